@@ -1,0 +1,137 @@
+"""Declaring an HTTP operation once: Chalice route, auth, input parsing, OpenAPI entry.
+
+A route module writes
+
+    @endpoint(bp, "POST", "/auth/signup", body=SignupRequest, response=SignupResponse,
+              status=201, summary="Create a traveler account")
+    def signup(call: Call) -> SignupResponse: ...
+
+and gets: the Chalice route, the bearer token verified and the role enforced (`roles=`), the
+JSON body and the query string validated by pydantic (400 naming each bad field), the result
+serialized, and the operation recorded for `GET /openapi.json`. Views stay thin.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+from chalice import Blueprint, Chalice, Response
+from pydantic import BaseModel
+from pydantic import ValidationError as PydanticValidationError
+
+from .auth import Principal, authenticate, require_role
+from .errors import ValidationError, from_pydantic
+
+PUBLIC = None  # roles=PUBLIC: no token needed
+SIGNED_IN: tuple[str, ...] = ()  # any valid token
+
+
+@dataclass(frozen=True)
+class Operation:
+    method: str
+    path: str
+    summary: str
+    status: int
+    tag: str
+    roles: tuple[str, ...] | None
+    body: type[BaseModel] | None
+    query: type[BaseModel] | None
+    response: type[BaseModel] | None
+    errors: tuple[str, ...]
+    idempotent: bool
+
+
+OPERATIONS: list[Operation] = []
+
+
+@dataclass
+class Call:
+    """What a view receives: the parsed inputs and who is calling."""
+    request: Any
+    params: dict[str, str]
+    principal: Principal | None = None
+    body: Any = None
+    query: Any = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def user(self) -> Principal:
+        assert self.principal is not None, "route declared without roles"
+        return self.principal
+
+    @property
+    def idempotency_key(self) -> str:
+        return self.headers.get("idempotency-key", "")
+
+
+_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e][\x20-\x7e]{0,254}$")
+
+
+def parse_json_body(raw: bytes | str | None, model: type[BaseModel]) -> BaseModel:
+    if raw in (None, b"", ""):
+        data: Any = {}
+    else:
+        try:
+            data = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            raise ValidationError.for_fields({"body": "is not valid JSON"}, "The request body is not valid JSON.")
+    if not isinstance(data, dict):
+        raise ValidationError.for_fields({"body": "must be a JSON object"})
+    try:
+        return model.model_validate(data)
+    except PydanticValidationError as exc:
+        raise from_pydantic(exc)
+
+
+def parse_query(params: Mapping[str, str] | None, model: type[BaseModel]) -> BaseModel:
+    try:
+        return model.model_validate(dict(params or {}))
+    except PydanticValidationError as exc:
+        raise from_pydantic(exc)
+
+
+def endpoint(target: Blueprint | Chalice, method: str, path: str, *, summary: str,
+             roles: tuple[str, ...] | None = PUBLIC, body: type[BaseModel] | None = None,
+             query: type[BaseModel] | None = None, response: type[BaseModel] | None = None,
+             status: int = 200, tag: str = "", errors: tuple[str, ...] = (),
+             idempotent: bool = False) -> Callable[[Callable[[Call], Any]], Callable[..., Any]]:
+    """Register a view; see the module docstring."""
+
+    def decorate(view: Callable[[Call], Any]) -> Callable[..., Any]:
+        OPERATIONS.append(Operation(method, path, summary, status, tag or path.strip("/").split("/")[0],
+                                    roles, body, query, response, errors, idempotent))
+
+        @functools.wraps(view)
+        def handler(**params: str) -> Response:
+            request = target.current_request
+            headers = request.headers
+            call = Call(request=request, params=params, headers=headers)
+            if roles is not None:
+                call.principal = authenticate(headers)
+                if roles:
+                    require_role(call.principal, roles)
+            if idempotent:
+                key = headers.get("idempotency-key")
+                if key is None or not _IDEMPOTENCY_KEY.match(key):
+                    raise ValidationError.for_fields(
+                        {"Idempotency-Key": "header is required: 1-255 printable ASCII characters"})
+            if query is not None:
+                call.query = parse_query(request.query_params, query)
+            if body is not None:
+                call.body = parse_json_body(request.raw_body, body)
+            result = view(call)
+            if isinstance(result, Response):
+                return result
+            if isinstance(result, BaseModel):
+                result = result.model_dump(mode="json", exclude_none=True)
+            return Response(body=result, status_code=status,
+                            headers={"Content-Type": "application/json"})
+
+        # Chalice passes path parameters by name; the wrapper takes them all.
+        target.route(path, methods=[method], content_types=["application/json", "*/*"])(handler)
+        return handler
+
+    return decorate

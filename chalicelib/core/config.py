@@ -1,0 +1,91 @@
+"""Per-stage configuration, read from environment variables.
+
+Nothing here talks to AWS: the module is imported at cold start, and the values come from
+`.chalice/config.json` (deployed stages) or from the local stack runner's environment.
+Call `settings()` at use time rather than reading at import, because `chalice.test` sets the
+stage's environment variables only during an invoke.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+
+VERSION = "0.1.0"
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    return int(raw) if raw not in (None, "") else default
+
+
+@dataclass(frozen=True)
+class Settings:
+    stage: str
+    region: str
+    user_pool_id: str
+    user_pool_client_id: str
+    # Where the pool's JWKS is served. In AWS it is derived from the issuer; the emulator serves
+    # it at its own address while tokens still name the AWS issuer (DESIGN pitfall 10).
+    jwks_url: str
+    cognito_endpoint: str
+    # The local stage confirms sign-ups at once and returns temporary passwords in responses.
+    auto_confirm_signups: bool
+    sender_email: str
+    hold_seconds: int
+    max_active_holds: int
+    max_units_per_item: int
+    cursor_secret: str
+    payment_provider: str
+
+    @property
+    def issuer(self) -> str:
+        return f"https://cognito-idp.{self.region}.amazonaws.com/{self.user_pool_id}"
+
+    def table_name(self, name: str) -> str:
+        return table_name(name)
+
+    def queue_name(self, name: str) -> str:
+        return queue_name(name)
+
+
+def stage() -> str:
+    return os.environ.get("ITINERA_STAGE", "local")
+
+
+def table_name(name: str) -> str:
+    """Physical table name; models call this at class definition (no AWS call)."""
+    return f"itinera-{stage()}-{name}"
+
+
+def queue_name(name: str) -> str:
+    return f"itinera-{stage()}-{name}"
+
+
+@lru_cache(maxsize=1)
+def settings() -> Settings:
+    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+    pool_id = os.environ.get("ITINERA_USER_POOL_ID", "")
+    cognito_endpoint = os.environ.get("ITINERA_COGNITO_ENDPOINT", "")
+    default_jwks = (
+        f"{cognito_endpoint.rstrip('/')}/{pool_id}/.well-known/jwks.json"
+        if cognito_endpoint
+        else f"https://cognito-idp.{region}.amazonaws.com/{pool_id}/.well-known/jwks.json"
+    )
+    current = stage()
+    return Settings(
+        stage=current,
+        region=region,
+        user_pool_id=pool_id,
+        user_pool_client_id=os.environ.get("ITINERA_USER_POOL_CLIENT_ID", ""),
+        jwks_url=os.environ.get("ITINERA_JWKS_URL") or default_jwks,
+        cognito_endpoint=cognito_endpoint,
+        auto_confirm_signups=os.environ.get(
+            "ITINERA_AUTO_CONFIRM", "true" if current == "local" else "false") == "true",
+        sender_email=os.environ.get("ITINERA_SENDER_EMAIL", "bookings@itinera.example"),
+        hold_seconds=_int("ITINERA_HOLD_SECONDS", 900),
+        max_active_holds=_int("ITINERA_MAX_ACTIVE_HOLDS", 5),
+        max_units_per_item=_int("ITINERA_MAX_UNITS_PER_ITEM", 10),
+        cursor_secret=os.environ.get("ITINERA_CURSOR_SECRET", "local-cursor-secret"),
+        payment_provider=os.environ.get("ITINERA_PAYMENT_PROVIDER", "local"),
+    )

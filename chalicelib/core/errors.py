@@ -1,0 +1,80 @@
+"""The error model of API.md: a stable code, a human message, optional details.
+
+`ApiError` derives from `ChaliceUnhandledError` so that Chalice re-raises it out of the view and
+our HTTP middleware (core.http) turns it into `{"error": {...}}` with the right status.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from chalice import ChaliceUnhandledError
+
+
+class ApiError(ChaliceUnhandledError):
+    status = 400
+    code = "VALIDATION_ERROR"
+
+    def __init__(self, message: str, details: dict[str, Any] | None = None,
+                 *, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details or {}
+        self.headers = headers or {}
+
+    def body(self) -> dict[str, Any]:
+        return {"error": {"code": self.code, "message": self.message, "details": self.details}}
+
+
+def _error(status: int, code: str) -> type[ApiError]:
+    return type(code.title().replace("_", "") + "Error", (ApiError,), {"status": status, "code": code})
+
+
+class ValidationError(ApiError):
+    status, code = 400, "VALIDATION_ERROR"
+
+    @classmethod
+    def for_fields(cls, fields: dict[str, str], message: str | None = None) -> "ValidationError":
+        names = ", ".join(sorted(fields))
+        return cls(message or f"Invalid value for: {names}", {"fields": fields})
+
+
+RawCardNumber = _error(400, "RAW_CARD_NUMBER")
+Unauthenticated = _error(401, "UNAUTHENTICATED")
+PaymentDeclined = _error(402, "PAYMENT_DECLINED")
+Forbidden = _error(403, "FORBIDDEN")
+NotFound = _error(404, "NOT_FOUND")
+MethodNotAllowed = _error(405, "METHOD_NOT_ALLOWED")
+SoldOut = _error(409, "SOLD_OUT")
+InvalidState = _error(409, "INVALID_STATE")
+HoldExpired = _error(409, "HOLD_EXPIRED")
+CapacityBelowCommitted = _error(409, "CAPACITY_BELOW_COMMITTED")
+RefundExceedsCaptured = _error(409, "REFUND_EXCEEDS_CAPTURED")
+RequestInProgress = _error(409, "REQUEST_IN_PROGRESS")
+AlreadyReviewed = _error(409, "ALREADY_REVIEWED")
+UnsupportedMediaType = _error(415, "UNSUPPORTED_MEDIA_TYPE")
+IdempotencyKeyReused = _error(422, "IDEMPOTENCY_KEY_REUSED")
+PromoInvalid = _error(422, "PROMO_INVALID")
+RateLimited = _error(429, "RATE_LIMITED")
+ServiceUnavailable = _error(503, "SERVICE_UNAVAILABLE")
+InternalError = _error(500, "INTERNAL_ERROR")
+
+# Every code a client can see, with its status: the OpenAPI document lists them.
+ALL_ERRORS: tuple[type[ApiError], ...] = (
+    ValidationError, RawCardNumber, Unauthenticated, PaymentDeclined, Forbidden, NotFound,
+    MethodNotAllowed, SoldOut, InvalidState, HoldExpired, CapacityBelowCommitted,
+    RefundExceedsCaptured, RequestInProgress, AlreadyReviewed, UnsupportedMediaType,
+    IdempotencyKeyReused, PromoInvalid, RateLimited, ServiceUnavailable, InternalError,
+)
+
+
+def from_pydantic(exc: Any, prefix: str = "") -> ValidationError:
+    """Turn a pydantic ValidationError into ours, naming each bad field by its dotted path."""
+    fields: dict[str, str] = {}
+    for err in exc.errors(include_url=False):
+        path = ".".join(str(p) for p in err.get("loc", ()) if p != "__root__")
+        name = f"{prefix}{path}" if path else (prefix.rstrip(".") or "body")
+        message = err.get("msg", "invalid")
+        if message.startswith("Value error, "):
+            message = message[len("Value error, "):]
+        fields.setdefault(name, message)
+    return ValidationError.for_fields(fields)

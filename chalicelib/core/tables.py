@@ -1,0 +1,25 @@
+"""Table-level checks that do not belong to any one model."""
+from __future__ import annotations
+
+from typing import Any
+
+_probe: Any = None
+
+
+def ping_tables() -> None:
+    """DescribeTable on a core table; raises when DynamoDB or the table is unreachable.
+
+    Its own client: one attempt and short timeouts, so /health answers 503 quickly instead of
+    hanging on the retries the data path uses.
+    """
+    global _probe
+    if _probe is None:
+        import boto3
+        from botocore.config import Config
+
+        from .config import settings
+        _probe = boto3.session.Session().client(
+            "dynamodb", region_name=settings().region,
+            config=Config(connect_timeout=1, read_timeout=2, retries={"max_attempts": 1}))
+    from .models import IdempotencyRecord
+    _probe.describe_table(TableName=IdempotencyRecord.Meta.table_name)

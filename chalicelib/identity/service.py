@@ -1,0 +1,96 @@
+"""Identity use cases, through Cognito (the emulator's Cognito locally)."""
+from __future__ import annotations
+
+from typing import Any
+
+from ..core import aws
+from ..core.config import settings
+from ..core.errors import InvalidState, NotFound, Unauthenticated, ValidationError
+
+TRAVELERS = "travelers"
+
+
+def _cognito() -> Any:
+    return aws.client("cognito-idp")
+
+
+def _code(exc: Exception) -> str:
+    return getattr(exc, "response", {}).get("Error", {}).get("Code", "")
+
+
+def signup(email: str, password: str, name: str) -> dict[str, Any]:
+    s = settings()
+    idp = _cognito()
+    try:
+        result = idp.sign_up(ClientId=s.user_pool_client_id, Username=email, Password=password,
+                             UserAttributes=[{"Name": "email", "Value": email},
+                                             {"Name": "name", "Value": name}])
+    except idp.exceptions.InvalidPasswordException as exc:
+        raise ValidationError.for_fields(
+            {"password": "does not meet the password policy: at least 8 characters with upper "
+                         "and lower case letters and a digit"}) from exc
+    except idp.exceptions.UsernameExistsException as exc:
+        raise InvalidState("An account with this email already exists.", {"field": "email"}) from exc
+    except idp.exceptions.InvalidParameterException as exc:
+        raise ValidationError.for_fields({"email": str(exc)}) from exc
+    idp.admin_add_user_to_group(UserPoolId=s.user_pool_id, Username=email, GroupName=TRAVELERS)
+    confirmed = bool(result.get("UserConfirmed"))
+    if s.auto_confirm_signups and not confirmed:
+        idp.admin_confirm_sign_up(UserPoolId=s.user_pool_id, Username=email)
+        confirmed = True
+    return {"user_id": result["UserSub"], "confirmed": confirmed}
+
+
+def confirm(email: str, code: str) -> dict[str, Any]:
+    idp = _cognito()
+    try:
+        idp.confirm_sign_up(ClientId=settings().user_pool_client_id, Username=email,
+                            ConfirmationCode=code)
+    except (idp.exceptions.CodeMismatchException, idp.exceptions.ExpiredCodeException) as exc:
+        raise ValidationError.for_fields({"code": "is wrong or has expired"}) from exc
+    except idp.exceptions.UserNotFoundException as exc:
+        raise NotFound("No account with this email.") from exc
+    except idp.exceptions.NotAuthorizedException as exc:
+        raise InvalidState("This account is already confirmed.") from exc
+    return {"confirmed": True}
+
+
+def _tokens(result: dict[str, Any], refresh_token: str | None = None) -> dict[str, Any]:
+    auth = result.get("AuthenticationResult")
+    if not auth:
+        # e.g. NEW_PASSWORD_REQUIRED for a vendor's temporary password
+        raise Unauthenticated("Sign-in needs another step.",
+                              {"challenge": result.get("ChallengeName")})
+    return {"id_token": auth["IdToken"], "access_token": auth["AccessToken"],
+            "refresh_token": auth.get("RefreshToken") or refresh_token or "",
+            "expires_in": int(auth.get("ExpiresIn", 3600))}
+
+
+def login(email: str, password: str) -> dict[str, Any]:
+    idp = _cognito()
+    try:
+        result = idp.initiate_auth(ClientId=settings().user_pool_client_id, AuthFlow="USER_PASSWORD_AUTH",
+                                   AuthParameters={"USERNAME": email, "PASSWORD": password})
+    except (idp.exceptions.NotAuthorizedException, idp.exceptions.UserNotFoundException) as exc:
+        raise Unauthenticated("The email or password is wrong.") from exc
+    except idp.exceptions.UserNotConfirmedException as exc:
+        raise Unauthenticated("Confirm your email address before signing in.",
+                              {"reason": "USER_NOT_CONFIRMED"}) from exc
+    return _tokens(result)
+
+
+def refresh(refresh_token: str) -> dict[str, Any]:
+    idp = _cognito()
+    try:
+        result = idp.initiate_auth(ClientId=settings().user_pool_client_id, AuthFlow="REFRESH_TOKEN_AUTH",
+                                   AuthParameters={"REFRESH_TOKEN": refresh_token})
+    except (idp.exceptions.NotAuthorizedException, idp.exceptions.UserNotFoundException) as exc:
+        raise Unauthenticated("The refresh token is not valid.") from exc
+    return _tokens(result, refresh_token)
+
+
+def client_config() -> dict[str, Any]:
+    s = settings()
+    endpoint = s.cognito_endpoint or f"https://cognito-idp.{s.region}.amazonaws.com"
+    return {"region": s.region, "user_pool_id": s.user_pool_id, "client_id": s.user_pool_client_id,
+            "endpoint": endpoint}

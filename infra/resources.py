@@ -1,0 +1,50 @@
+"""What the service needs from AWS, declared once.
+
+Both the local bootstrap (tools/bootstrap.py, against the emulator) and the CloudFormation
+synthesis (infra/synth.py) read these declarations, so local and deployed resources match.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from pynamodb.models import Model
+
+from chalicelib.core.auth import ROLES
+from chalicelib.core.queues import ALL_QUEUES, MAX_RECEIVE_COUNT, VISIBILITY_TIMEOUT_SECONDS
+
+
+def models() -> list[type[Model]]:
+    """Every PynamoDB model: one table each. A context that adds a model lists it here."""
+    from chalicelib.core.models import IdempotencyRecord
+
+    return [IdempotencyRecord]
+
+
+QUEUES = ALL_QUEUES
+QUEUE_ATTRIBUTES = {"VisibilityTimeout": str(VISIBILITY_TIMEOUT_SECONDS)}
+DLQ_MAX_RECEIVE_COUNT = MAX_RECEIVE_COUNT
+DLQ_RETENTION_SECONDS = 14 * 24 * 3600
+
+GROUPS = ROLES
+
+PASSWORD_POLICY: dict[str, Any] = {
+    "MinimumLength": 8, "RequireUppercase": True, "RequireLowercase": True,
+    "RequireNumbers": True, "RequireSymbols": False, "TemporaryPasswordValidityDays": 7,
+}
+
+USER_POOL_SCHEMA: list[dict[str, Any]] = [
+    {"Name": "email", "AttributeDataType": "String", "Required": True, "Mutable": True},
+    {"Name": "name", "AttributeDataType": "String", "Required": False, "Mutable": True},
+    {"Name": "vendor_id", "AttributeDataType": "String", "Mutable": True,
+     "StringAttributeConstraints": {"MinLength": "1", "MaxLength": "64"}},
+]
+
+APP_CLIENT: dict[str, Any] = {
+    "ExplicitAuthFlows": ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
+    "ReadAttributes": ["email", "name", "custom:vendor_id"],
+    "GenerateSecret": False,
+}
+
+
+def pool_name(stage: str) -> str:
+    return f"itinera-{stage}"
