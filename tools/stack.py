@@ -2,7 +2,7 @@
 
     python -m tools.stack            (ports from ITINERA_AWS_PORT / ITINERA_API_PORT)
 
-Starts moto in server mode as the embedded AWS, bootstraps every resource (idempotently),
+Starts moto in server mode as the embedded AWS (tools/emulator.py), bootstraps every resource (idempotently),
 seeds demo users and the demo catalog, serves the API with Chalice's local server, and runs the
 local event runner (SQS entry points and schedules of app.py) in this process. Ctrl-C or
 SIGTERM stops everything it started.
@@ -92,7 +92,7 @@ class Stack:
         os.environ.update(stack_environment(self.aws_port))
         self.say(f"Starting the embedded AWS (moto) on 127.0.0.1:{self.aws_port} ...")
         moto_log = open(LOG_DIR / "moto.log", "w")  # noqa: SIM115 (lives as long as the process)
-        self._spawn([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.aws_port)],
+        self._spawn([sys.executable, "-m", "tools.emulator", "--port", str(self.aws_port)],
                     stdout=moto_log, stderr=subprocess.STDOUT)
         wait_for_http(f"http://127.0.0.1:{self.aws_port}/moto-api/", 30, self.processes[-1])
 

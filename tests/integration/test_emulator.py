@@ -1,0 +1,78 @@
+"""The embedded AWS keeps DynamoDB's transaction isolation under concurrent requests."""
+from __future__ import annotations
+
+import threading
+
+import boto3
+import pytest
+
+from tools.emulator import EmulatorServer
+
+
+@pytest.fixture
+def dynamodb():
+    # moto's state is per process: reset it so each test starts from an empty emulator.
+    server = EmulatorServer().start()
+    import urllib.request
+    urllib.request.urlopen(urllib.request.Request(server.url + "/moto-api/reset", method="POST"), timeout=5)
+    client = boto3.client("dynamodb", endpoint_url=server.url, region_name="us-east-1")
+    client.create_table(
+        TableName="days", BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"}])
+    yield server, client
+    server.stop()
+
+
+def _hold(url: str, marker: str) -> bool:
+    client = boto3.client("dynamodb", endpoint_url=url, region_name="us-east-1")
+    try:
+        client.transact_write_items(TransactItems=[
+            {"Update": {"TableName": "days", "Key": {"pk": {"S": "l1"}, "sk": {"S": "d1"}},
+                        "UpdateExpression": "SET held = held + :q, available = available - :q",
+                        "ConditionExpression": "available >= :q",
+                        "ExpressionAttributeValues": {":q": {"N": "1"}}}},
+            {"Put": {"TableName": "days", "Item": {"pk": {"S": "booking"}, "sk": {"S": marker}},
+                     "ConditionExpression": "attribute_not_exists(pk)"}},
+        ])
+        return True
+    except client.exceptions.TransactionCanceledException:
+        return False
+
+
+def test_racing_transactions_never_oversell_and_roll_back_whole(dynamodb):
+    server, client = dynamodb
+    client.put_item(TableName="days", Item={"pk": {"S": "l1"}, "sk": {"S": "d1"}, "held": {"N": "0"},
+                                            "available": {"N": "20"}})
+    results: list[bool] = []
+    threads = [threading.Thread(target=lambda i=i: results.append(_hold(server.url, f"b{i}"))) for i in range(50)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results.count(True) == 20
+    day = client.get_item(TableName="days", Key={"pk": {"S": "l1"}, "sk": {"S": "d1"}})["Item"]
+    assert day["held"]["N"] == "20" and day["available"]["N"] == "0"
+    bookings = client.query(TableName="days", KeyConditionExpression="pk = :b",
+                            ExpressionAttributeValues={":b": {"S": "booking"}})["Items"]
+    assert len(bookings) == 20  # a failed transaction left no booking behind
+
+
+def test_failed_transaction_restores_only_what_it_touched(dynamodb):
+    _, client = dynamodb
+    client.put_item(TableName="days", Item={"pk": {"S": "a"}, "sk": {"S": "1"}, "n": {"N": "1"}})
+    client.put_item(TableName="days", Item={"pk": {"S": "other"}, "sk": {"S": "1"}, "n": {"N": "7"}})
+    with pytest.raises(client.exceptions.TransactionCanceledException) as failure:
+        client.transact_write_items(TransactItems=[
+            {"Update": {"TableName": "days", "Key": {"pk": {"S": "a"}, "sk": {"S": "1"}},
+                        "UpdateExpression": "SET n = n + :one", "ExpressionAttributeValues": {":one": {"N": "1"}}}},
+            {"Put": {"TableName": "days", "Item": {"pk": {"S": "new"}, "sk": {"S": "1"}}}},
+            {"ConditionCheck": {"TableName": "days", "Key": {"pk": {"S": "other"}, "sk": {"S": "1"}},
+                                "ConditionExpression": "n = :zero", "ExpressionAttributeValues": {":zero": {"N": "0"}},
+                                "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}},
+        ])
+    reasons = failure.value.response["CancellationReasons"]
+    assert [r["Code"] for r in reasons] == ["None", "None", "ConditionalCheckFailed"]
+    assert reasons[2]["Item"]["n"] == {"N": "7"}
+    assert client.get_item(TableName="days", Key={"pk": {"S": "a"}, "sk": {"S": "1"}})["Item"]["n"] == {"N": "1"}
+    assert "Item" not in client.get_item(TableName="days", Key={"pk": {"S": "new"}, "sk": {"S": "1"}})
