@@ -26,8 +26,12 @@ test-fast: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m tools.bench
 
+# The stack of a stage as one SAM template + deployment.zip in build/infra (offline; STAGE=dev).
 synth: $(STAMP)
-	$(PY) -m infra.synth
+	$(PY) -m infra.synth $(if $(STAGE),--stage $(STAGE))
+
+# Same synthesis: `chalice package` builds the deployment package with the template.
+package: synth
 
 clean:
 	rm -rf $(VENV) .itinera build .pytest_cache

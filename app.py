@@ -4,11 +4,16 @@ The Chalice app, its middleware, the blueprints of each context, and the SQS / s
 points. Those entry points must be defined here, not in blueprints, or app-level middleware
 never runs for them (DESIGN pitfall 3).
 """
-from chalice import Chalice, ConvertToMiddleware
+from chalice import Chalice, ConvertToMiddleware, Rate
 
+from chalicelib.booking.routes import bp as booking_routes
+from chalicelib.booking.stripe_routes import bp as stripe_routes
 from chalicelib.core.http import http_middleware
+from chalicelib.core.config import queue_name
 from chalicelib.core.observability import logger, metrics
+from chalicelib.core.queues import CANCELLATIONS, CONFIRMATIONS, NOTIFICATIONS
 from chalicelib.identity.routes import bp as identity_routes
+from chalicelib.inventory.routes import bp as inventory_routes
 from chalicelib.ops.routes import bp as ops_routes
 
 app = Chalice(app_name="itinera")
@@ -21,3 +26,33 @@ app.register_middleware(http_middleware, "http")
 
 app.register_blueprint(ops_routes)
 app.register_blueprint(identity_routes)
+app.register_blueprint(stripe_routes)
+app.register_blueprint(inventory_routes)
+app.register_blueprint(booking_routes)
+
+
+# Workers. Their modules load on first use: API cold starts do not pay for them.
+# Each returns `batchItemFailures`; infra enables ReportBatchItemFailures on every SQS source.
+
+@app.on_sqs_message(queue=queue_name(CONFIRMATIONS), batch_size=10)
+def confirm_bookings(event):
+    from chalicelib.booking.workers import handle_confirmations
+    return handle_confirmations(event.to_dict(), event.context)
+
+
+@app.on_sqs_message(queue=queue_name(CANCELLATIONS), batch_size=10)
+def cancel_bookings(event):
+    from chalicelib.booking.workers import handle_cancellations
+    return handle_cancellations(event.to_dict(), event.context)
+
+
+@app.on_sqs_message(queue=queue_name(NOTIFICATIONS), batch_size=10)
+def send_notifications(event):
+    from chalicelib.booking.workers import handle_notifications
+    return handle_notifications(event.to_dict(), event.context)
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES))
+def sweep_bookings(event):
+    from chalicelib.booking.workers import sweep
+    return sweep()

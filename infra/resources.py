@@ -15,9 +15,12 @@ from chalicelib.core.queues import ALL_QUEUES, MAX_RECEIVE_COUNT, VISIBILITY_TIM
 
 def models() -> list[type[Model]]:
     """Every PynamoDB model: one table each. A context that adds a model lists it here."""
+    from chalicelib.booking.models import all_models as booking_models
+    from chalicelib.booking.payments.models import LocalPayment, StripeEvent
     from chalicelib.core.models import IdempotencyRecord
+    from chalicelib.inventory.models import all_models as inventory_models
 
-    return [IdempotencyRecord]
+    return [IdempotencyRecord, LocalPayment, StripeEvent, *inventory_models(), *booking_models()]
 
 
 QUEUES = ALL_QUEUES

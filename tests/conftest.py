@@ -16,7 +16,7 @@ from pathlib import Path
 os.environ.update({
     "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
     "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1",
-    "ITINERA_STAGE": "test", "ITINERA_AUTO_CONFIRM": "true",
+    "ITINERA_STAGE": "local", "ITINERA_AUTO_CONFIRM": "true",
     "POWERTOOLS_METRICS_NAMESPACE": "Itinera", "POWERTOOLS_SERVICE_NAME": "itinera",
     "POWERTOOLS_LOG_LEVEL": "WARNING",
 })

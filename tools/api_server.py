@@ -16,7 +16,13 @@ import uuid
 from chalice.cli.factory import CLIFactory
 from chalice.deploy.validate import validate_routes
 from chalice.local import (ChaliceRequestHandler, CustomLocalChalice, ForbiddenError, LocalChalice,
-                           LocalDevServer, LocalGatewayException)
+                           LocalDevServer, LocalGatewayException, ThreadedHTTPServer)
+
+
+class ItineraHTTPServer(ThreadedHTTPServer):
+    # socketserver's default backlog of 5 resets connections when many clients arrive at once
+    # (API Gateway never does that); a burst of 50 concurrent bookings must queue, not fail.
+    request_queue_size = 256
 
 
 class ItineraRequestHandler(ChaliceRequestHandler):
@@ -49,7 +55,8 @@ def main(argv: list[str] | None = None) -> None:
     CustomLocalChalice.__bases__ = (LocalChalice, app_obj.__class__)
     app_obj.__class__ = CustomLocalChalice
     try:
-        server = LocalDevServer(app_obj, config, args.host, args.port, handler_cls=ItineraRequestHandler)
+        server = LocalDevServer(app_obj, config, args.host, args.port, handler_cls=ItineraRequestHandler,
+                                server_cls=ItineraHTTPServer)
     except OSError as exc:
         sys.exit(f"api: cannot listen on {args.host}:{args.port}: {exc.strerror}")
     server.serve_forever()

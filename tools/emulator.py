@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import json
 import sys
 import threading
 from typing import Any
@@ -110,13 +111,35 @@ def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, A
         raise TransactionCanceledException(errors)
 
 
+SES_MESSAGES_PATH = "/_itinera/ses/messages"
+
+
+def sent_emails() -> list[dict[str, Any]]:
+    """What the emulator's SES "sent": a local mailbox for people and end-to-end tests."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.ses.models import ses_backends
+
+    messages = []
+    for region in ("us-east-1",):
+        for message in ses_backends[DEFAULT_ACCOUNT_ID][region].sent_messages:
+            messages.append({"id": message.id, "source": message.source,
+                             "destinations": getattr(message, "destinations", None),
+                             "subject": getattr(message, "subject", None), "body": getattr(message, "body", None)})
+    return messages
+
+
 class SerializedDynamoDB:
-    """WSGI middleware: one DynamoDB request at a time (see the module docstring)."""
+    """WSGI middleware: one DynamoDB request at a time (see the module docstring), and the
+    local mailbox at SES_MESSAGES_PATH."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        if environ.get("PATH_INFO") == SES_MESSAGES_PATH:
+            body = json.dumps({"messages": sent_emails()}).encode()
+            start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+            return [body]
         if environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
             with _DYNAMODB_LOCK:
                 # Materialize the body inside the lock: the work happens while iterating.

@@ -23,3 +23,25 @@ def ping_tables() -> None:
             config=Config(connect_timeout=1, read_timeout=2, retries={"max_attempts": 1}))
     from .models import IdempotencyRecord
     _probe.describe_table(TableName=IdempotencyRecord.Meta.table_name)
+
+
+_connection: Any = None
+
+
+def transaction() -> Any:
+    """A PynamoDB TransactWrite on one shared connection (created on first use)."""
+    global _connection
+    from pynamodb.connection import Connection
+    from pynamodb.transactions import TransactWrite
+
+    if _connection is None:
+        from .config import settings
+        _connection = Connection(region=settings().region)
+    return TransactWrite(connection=_connection)
+
+
+def reset_connections() -> None:
+    """Tests: forget cached connections (PynamoDB caches one per model class too)."""
+    global _connection, _probe
+    _connection = None
+    _probe = None

@@ -1,0 +1,213 @@
+"""Placing a hold: the birth of a booking.
+
+One TransactWriteItems, all or nothing: the `held` increment of every (listing, date), the
+booking, its reference, its vendor links, the traveler's active-hold counter and the
+idempotency record of the request. With the quote cache warm that is the only round trip.
+"""
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from typing import Any
+
+from ..core import idempotency
+from ..core.auth import Principal
+from ..core.config import settings
+from ..core.errors import (PromoInvalid, RateLimited, RequestInProgress, SoldOut, ValidationError)
+from ..core.observability import count, logger
+from ..inventory import reservations
+from ..inventory.domain import MAX_STAY_NIGHTS, earliest_today, nights
+from . import domain
+from .models import (ActiveHolds, BookedItemAttribute, Booking, BookingReference,
+                     ContactAttribute, PolicyAttribute, TimelineEntryAttribute, VendorBooking)
+from .schemas import HoldItemIn, HoldRequest
+from .transactions import CHECK, PUT, UPDATE, LabelledTransaction
+from .views import booking_view, iso_precise
+
+MAX_ATTEMPTS = 4
+
+
+@dataclass(frozen=True)
+class WantedItem:
+    index: int
+    listing_id: str
+    quantity: int
+    dates: list[str]
+    item: HoldItemIn
+
+
+def _wanted(request: HoldRequest, today: date) -> list[WantedItem]:
+    """Validate the shape of each item and expand it to the dates whose units it needs."""
+    limit = settings().max_units_per_item
+    errors: dict[str, str] = {}
+    wanted, seen = [], set()
+    for i, item in enumerate(request.items):
+        if item.quantity > limit:
+            errors[f"items.{i}.quantity"] = f"must be at most {limit} units per item"
+        if item.date is not None:
+            days = [item.date]
+            if item.date < today:
+                errors[f"items.{i}.date"] = "is in the past"
+        else:
+            assert item.check_in is not None and item.check_out is not None
+            days = nights(item.check_in, item.check_out)
+            if item.check_out <= item.check_in:
+                errors[f"items.{i}.check_out"] = "must be after check_in"
+            elif len(days) > MAX_STAY_NIGHTS:
+                errors[f"items.{i}.check_out"] = f"a stay is at most {MAX_STAY_NIGHTS} nights"
+            if item.check_in < today:
+                errors[f"items.{i}.check_in"] = "is in the past"
+        for day in days:
+            if (item.listing_id, day) in seen:
+                errors[f"items.{i}"] = "books a date of a listing that another item already books"
+            seen.add((item.listing_id, day))
+        wanted.append(WantedItem(i, item.listing_id, item.quantity, [d.isoformat() for d in days], item))
+    if errors:
+        raise ValidationError.for_fields(errors)
+    return wanted
+
+
+def _check_quotes(wanted: list[WantedItem], quotes: dict[str, reservations.Quote]) -> str:
+    """Listings exist, fit the item's shape and share one currency; every date is on sale."""
+    errors: dict[str, str] = {}
+    currencies = set()
+    for w in wanted:
+        listing = quotes[w.listing_id].listing
+        if listing is None:
+            errors[f"items.{w.index}.listing_id"] = "no such listing"
+            continue
+        is_stay = w.item.check_in is not None
+        if (listing.kind == "hotel") != is_stay:
+            field = f"items.{w.index}.date" if listing.kind == "hotel" else f"items.{w.index}.check_in"
+            errors[field] = ("a hotel is booked with check_in and check_out" if listing.kind == "hotel"
+                             else f"a {listing.kind} is booked with `date`")
+        currencies.add(listing.currency)
+    if errors:
+        raise ValidationError.for_fields(errors)
+    if len(currencies) > 1:
+        raise ValidationError.for_fields({"items": "all items of a booking must be priced in one currency"})
+    unpriced = [(w, d) for w in wanted for d in w.dates if quotes[w.listing_id].prices.get(d) is None]
+    if unpriced:
+        raise _sold_out([(w.index, w.listing_id, d, 0) for w, d in unpriced])
+    return currencies.pop()
+
+
+def _sold_out(shortages: list[tuple[int, str, str, int]]) -> SoldOut:
+    count("SoldOut")
+    by_item: dict[int, dict[str, Any]] = {}
+    for index, listing_id, day, available in shortages:
+        entry = by_item.setdefault(index, {"item": index, "listing_id": listing_id, "dates": []})
+        entry["dates"].append({"date": day, "available": available})
+    return SoldOut("Not enough availability for these dates; nothing was held.",
+                   {"items": [by_item[i] for i in sorted(by_item)]})
+
+
+def _new_booking(user: Principal, request: HoldRequest, wanted: list[WantedItem],
+                 quotes: dict[str, reservations.Quote], currency: str, now: float) -> Booking:
+    items, total = [], 0
+    for w in wanted:
+        quote = quotes[w.listing_id]
+        listing = quote.listing
+        assert listing is not None
+        prices = [int(quote.prices[d] or 0) for d in w.dates]
+        amount = sum(prices) * w.quantity
+        total += amount
+        items.append(BookedItemAttribute(
+            listing_id=w.listing_id, kind=listing.kind, title=listing.title, vendor_id=listing.vendor_id,
+            quantity=w.quantity, dates=w.dates, unit_prices=prices,
+            date=w.item.date.isoformat() if w.item.date else None,
+            check_in=w.item.check_in.isoformat() if w.item.check_in else None,
+            check_out=w.item.check_out.isoformat() if w.item.check_out else None,
+            amount=amount, policy=PolicyAttribute(free_until_hours=listing.policy.free_until_hours,
+                                                  refund_percent_after=listing.policy.refund_percent_after)))
+    created = iso_precise(now)
+    expires_at = int(now) + settings().hold_seconds
+    contact = request.contact
+    return Booking(
+        domain.new_booking_id(), reference=domain.new_reference(), traveler_id=user.user_id,
+        contact=ContactAttribute(email=contact.email, name=contact.name, phone=contact.phone),
+        contact_email=contact.email, status=domain.HELD, items=items, currency=currency, amount=total,
+        expires_at=expires_at, pending=domain.HELD, pending_until=expires_at, first_date=min(d for w in wanted for d in w.dates),
+        created_at=created, updated_at=created,
+        timeline=[TimelineEntryAttribute(at=created, status=domain.HELD, by="traveler")])
+
+
+def _transaction(booking: Booking, wanted: list[WantedItem], quotes: dict[str, reservations.Quote],
+                 key: str, request_hash: str, response: dict[str, Any], now: float) -> LabelledTransaction:
+    t = LabelledTransaction()
+    for listing_id in {w.listing_id for w in wanted}:
+        snapshot = quotes[listing_id].listing
+        t.add(CHECK, ("listing", listing_id), lambda tx, s=snapshot: reservations.check_listing_unchanged(tx, s))
+    t.add(PUT, ("booking",), lambda tx: tx.save(booking, condition=Booking.booking_id.does_not_exist()))
+    t.add(PUT, ("reference",), lambda tx: tx.save(
+        BookingReference(booking.reference, booking_id=booking.booking_id),
+        condition=BookingReference.reference.does_not_exist()))
+    for vendor_id in sorted({item.vendor_id for item in booking.items}):
+        link = VendorBooking(vendor_id, f"{booking.first_date}#{booking.booking_id}", booking_id=booking.booking_id)
+        t.add(PUT, ("vendor",), lambda tx, link=link: tx.save(link))
+    t.add(PUT, ("idempotency",), lambda tx: idempotency.save_response(tx, key, request_hash, 201, response, now))
+    for w in wanted:
+        for day in w.dates:
+            price = int(quotes[w.listing_id].prices[day] or 0)
+            t.add(UPDATE, ("day", w.index, w.listing_id, day, price),
+                  lambda tx, w=w, day=day, price=price: reservations.hold_units(tx, w.listing_id, day, w.quantity, price))
+    limit = settings().max_active_holds
+    t.add(UPDATE, ("active-holds",), lambda tx: tx.update(
+        ActiveHolds(booking.traveler_id), actions=[ActiveHolds.count.add(1)],
+        condition=ActiveHolds.count.does_not_exist() | (ActiveHolds.count < limit)))
+    return t
+
+
+def place_hold(user: Principal, request: HoldRequest, idempotency_key: str,
+               now: float | None = None) -> tuple[int, dict[str, Any]]:
+    """POST /holds. Returns (status, body): 201 and the booking, or the first answer again."""
+    now = time.time() if now is None else now
+    key = idempotency.record_key("holds", user.user_id, idempotency_key)
+    request_hash = domain.fingerprint("POST /holds", request.model_dump(mode="json"))
+    wanted = _wanted(request, earliest_today(datetime.fromtimestamp(now, tz=timezone.utc)))
+    if request.promo_code is not None:
+        raise PromoInvalid("This promotion code is not valid.", {"field": "promo_code"})
+    for attempt in range(MAX_ATTEMPTS):
+        quotes = reservations.quote({w.listing_id: w.dates for w in wanted})
+        currency = _check_quotes(wanted, quotes)
+        booking = _new_booking(user, request, wanted, quotes, currency, now)
+        response = booking_view(booking, user, now)
+        failures = _transaction(booking, wanted, quotes, key, request_hash, response, now).commit()
+        if not failures:
+            count("HoldsPlaced")
+            logger.info("hold placed", extra={"booking_id": booking.booking_id, "amount": booking.amount})
+            return 201, response
+        labels = {f.label[0] if f.label else None for f in failures}
+        if "idempotency" in labels:
+            previous = idempotency.previous_response(key, request_hash)
+            if previous is not None:
+                return previous
+            raise RequestInProgress("A request with this Idempotency-Key is still running.")
+        if any(f.code == "TransactionConflict" for f in failures):
+            time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))  # another writer on the same item
+            continue
+        if "active-holds" in labels:
+            count("HoldsRateLimited")
+            raise RateLimited(f"You already have {settings().max_active_holds} active holds; pay for or "
+                              "cancel one first.", {"max_active_holds": settings().max_active_holds},
+                              headers={"Retry-After": "60"})
+        shortages, stale = [], False
+        for f in failures:
+            if f.label and f.label[0] == "day":
+                _, index, listing_id, day, price = f.label
+                if f.item is not None and int(f.item.get("price", {}).get("N", price)) != price:
+                    stale = True  # the vendor changed the price since we cached it
+                else:
+                    available = int(f.item["available"]["N"]) if f.item else 0
+                    shortages.append((index, listing_id, day, available))
+            elif f.label and f.label[0] == "listing":
+                stale = True
+        if shortages and not stale:
+            raise _sold_out(shortages)
+        if stale or "reference" in labels or "booking" in labels:
+            reservations.forget({w.listing_id for w in wanted})
+            continue
+        raise RuntimeError(f"hold transaction failed: {failures}")
+    raise RequestInProgress("Availability is changing quickly; retry with the same Idempotency-Key.")

@@ -1,0 +1,177 @@
+"""Storage of the booking context.
+
+- `Booking`: one item per booking with its items, money totals and timeline, so reading a
+  booking is one GetItem. Every status change is a conditional write on `status`.
+- `BookingReference`: makes the 6-character references unique.
+- `VendorBooking`: one link per (vendor, booking), written with the hold, so a vendor lists
+  its bookings with a query.
+- `ActiveHolds`: a per-traveler counter of live holds, changed inside the same transactions
+  that create and end holds, so the anti-hoarding limit is exact under concurrency.
+- `LedgerEntry`: the append-only money ledger of a booking.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from pynamodb.attributes import (ListAttribute, MapAttribute, NumberAttribute, UnicodeAttribute)
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
+from pynamodb.models import Model
+
+from ..core.config import table_name
+
+
+
+class PolicyAttribute(MapAttribute[str, Any]):
+    free_until_hours = NumberAttribute()
+    refund_percent_after = NumberAttribute()
+
+
+class BookedItemAttribute(MapAttribute[str, Any]):
+    listing_id = UnicodeAttribute()
+    kind = UnicodeAttribute()
+    title = UnicodeAttribute()
+    vendor_id = UnicodeAttribute()
+    quantity = NumberAttribute()
+    dates = ListAttribute(of=UnicodeAttribute)  # every (listing, date) whose units are held/sold
+    unit_prices = ListAttribute(of=NumberAttribute)  # per date, minor units, as held
+    date = UnicodeAttribute(null=True)  # flight, event, service
+    check_in = UnicodeAttribute(null=True)  # hotel
+    check_out = UnicodeAttribute(null=True)
+    amount = NumberAttribute()
+    policy = PolicyAttribute()  # the listing's cancellation policy when the booking was made
+
+
+class TimelineEntryAttribute(MapAttribute[str, Any]):
+    at = UnicodeAttribute()
+    status = UnicodeAttribute(null=True)
+    event = UnicodeAttribute(null=True)
+    by = UnicodeAttribute(null=True)
+    note = UnicodeAttribute(null=True)
+    amount = NumberAttribute(null=True)
+
+
+class ContactAttribute(MapAttribute[str, Any]):
+    email = UnicodeAttribute()
+    name = UnicodeAttribute()
+    phone = UnicodeAttribute(null=True)
+
+
+class TravelerIndex(GlobalSecondaryIndex["Booking"]):
+    class Meta:
+        index_name = "by-traveler"
+        projection = AllProjection()
+
+    traveler_id = UnicodeAttribute(hash_key=True)
+    created_at = UnicodeAttribute(range_key=True)
+
+
+class ContactEmailIndex(GlobalSecondaryIndex["Booking"]):
+    class Meta:
+        index_name = "by-contact-email"
+        projection = KeysOnlyProjection()
+
+    contact_email = UnicodeAttribute(hash_key=True)
+    created_at = UnicodeAttribute(range_key=True)
+
+
+class PendingIndex(GlobalSecondaryIndex["Booking"]):
+    """Sparse: only bookings waiting on something (HELD until expiry, CONFIRMING / CANCELLING
+    until their worker finishes) carry `pending`, so the sweeper queries just those, by deadline."""
+
+    class Meta:
+        index_name = "pending-by-deadline"
+        projection = AllProjection()
+
+    pending = UnicodeAttribute(hash_key=True)
+    pending_until = NumberAttribute(range_key=True)
+
+
+class Booking(Model):
+    class Meta:
+        table_name = table_name("bookings")
+        billing_mode = "PAY_PER_REQUEST"
+
+    booking_id = UnicodeAttribute(hash_key=True)
+    reference = UnicodeAttribute()
+    traveler_id = UnicodeAttribute()
+    contact = ContactAttribute()
+    contact_email = UnicodeAttribute()
+    status = UnicodeAttribute()
+    items = ListAttribute(of=BookedItemAttribute)
+    currency = UnicodeAttribute()
+    amount = NumberAttribute()
+    authorized_amount = NumberAttribute(default=0)
+    captured_amount = NumberAttribute(default=0)
+    refunded_amount = NumberAttribute(default=0)
+    refund_quote = NumberAttribute(null=True)  # what the pending cancellation will refund
+    payment_provider = UnicodeAttribute(null=True)
+    payment_id = UnicodeAttribute(null=True)
+    # Set while a payment request is in flight: a second one waits instead of paying twice.
+    payment_lock = UnicodeAttribute(null=True)
+    payment_lock_until = NumberAttribute(null=True)
+    expires_at = NumberAttribute()  # epoch seconds; meaningful while HELD
+    pending = UnicodeAttribute(null=True)  # = status while HELD / CONFIRMING / CANCELLING
+    pending_until = NumberAttribute(null=True)  # hold expiry, or when to re-send a worker message
+    first_date = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+    ledger_seq = NumberAttribute(default=0)
+    notified = ListAttribute(of=UnicodeAttribute, default=list)  # emails already sent
+    timeline = ListAttribute(of=TimelineEntryAttribute, default=list)
+
+    by_traveler = TravelerIndex()
+    by_contact_email = ContactEmailIndex()
+    by_pending = PendingIndex()
+
+
+class BookingReference(Model):
+    """Claims a reference for one booking (put with attribute_not_exists in the hold's
+    transaction): references are unique, and support finds a booking by one with a GetItem."""
+
+    class Meta:
+        table_name = table_name("booking-references")
+        billing_mode = "PAY_PER_REQUEST"
+
+    reference = UnicodeAttribute(hash_key=True)
+    booking_id = UnicodeAttribute()
+
+
+class VendorBooking(Model):
+    class Meta:
+        table_name = table_name("vendor-bookings")
+        billing_mode = "PAY_PER_REQUEST"
+
+    vendor_id = UnicodeAttribute(hash_key=True)
+    sort_key = UnicodeAttribute(range_key=True)  # first_date#booking_id: date ranges are key ranges
+    booking_id = UnicodeAttribute()
+
+
+class ActiveHolds(Model):
+    class Meta:
+        table_name = table_name("active-holds")
+        billing_mode = "PAY_PER_REQUEST"
+
+    traveler_id = UnicodeAttribute(hash_key=True)
+    count = NumberAttribute(default=0)
+
+
+class LedgerEntry(Model):
+    """Append-only: entries are put with attribute_not_exists and never updated."""
+
+    class Meta:
+        table_name = table_name("ledger")
+        billing_mode = "PAY_PER_REQUEST"
+
+    booking_id = UnicodeAttribute(hash_key=True)
+    seq = NumberAttribute(range_key=True)
+    at = UnicodeAttribute()
+    kind = UnicodeAttribute()  # authorization | capture | void | refund
+    amount = NumberAttribute()
+    currency = UnicodeAttribute()
+    actor = UnicodeAttribute()
+    reason = UnicodeAttribute(null=True)
+    provider_ref = UnicodeAttribute(null=True)
+
+
+def all_models() -> list[type[Model]]:
+    return [Booking, BookingReference, VendorBooking, ActiveHolds, LedgerEntry]

@@ -1,0 +1,161 @@
+"""Paying for a hold: authorize now, capture later (the confirmation worker).
+
+Two DynamoDB round trips plus the provider call:
+1. a conditional update takes the booking's payment lock (HELD, not expired, the caller's) and
+   returns the booking;
+2. after the provider authorized, one transaction moves the booking HELD -> CONFIRMING, appends
+   the authorization to the ledger and stores the answer under the Idempotency-Key.
+The provider sees an idempotency key derived from ours, so a retry after a lost response, or
+after a crash between the two steps, never authorizes twice.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from pynamodb.exceptions import UpdateError
+
+from ..core import idempotency, queues
+from ..core.auth import Principal
+from ..core.errors import (HoldExpired, InvalidState, NotFound, RawCardNumber, RequestInProgress,
+                           ServiceUnavailable, ValidationError)
+from ..core.http import error_body
+from ..core.observability import count, logger
+from . import domain, lifecycle
+from .models import Booking
+from .payments import provider as payment_provider
+from .payments.port import Declined, InvalidPaymentMethod, ProviderUnavailable, looks_like_card_number
+from .schemas import PaymentRequest
+from .transactions import LabelledTransaction
+from .views import booking_view
+
+LOCK_SECONDS = 60
+# A CONFIRMING booking whose worker has not finished by then gets its message sent again.
+REDRIVE_SECONDS = 120
+
+
+def _take_lock(booking_id: str, user: Principal, lock: str, now: float) -> Booking | None:
+    booking = Booking(booking_id)
+    try:
+        booking.update(
+            actions=[Booking.payment_lock.set(lock), Booking.payment_lock_until.set(int(now) + LOCK_SECONDS)],
+            condition=(Booking.traveler_id == user.user_id) & (Booking.status == domain.HELD)
+            & (Booking.expires_at > int(now))
+            & (Booking.payment_lock.does_not_exist() | (Booking.payment_lock == lock)
+               | (Booking.payment_lock_until < int(now))))
+    except UpdateError as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
+            return None
+        raise
+    return booking
+
+
+def _why_not_payable(booking_id: str, user: Principal, now: float) -> Exception:
+    try:
+        booking = Booking.get(booking_id, consistent_read=True)
+    except Booking.DoesNotExist:
+        return NotFound("No such booking.")
+    if booking.traveler_id != user.user_id:
+        return NotFound("No such booking.")
+    if booking.status == domain.EXPIRED or (booking.status == domain.HELD and booking.expires_at <= now):
+        return HoldExpired("The hold has expired; its units were released. Place a new hold.")
+    if booking.status == domain.HELD:
+        return RequestInProgress("Another payment for this booking is being processed.")
+    return InvalidState(f"A {booking.status} booking cannot be paid.", {"status": booking.status})
+
+
+def _release_lock(booking: Booking, lock: str) -> None:
+    try:
+        booking.update(actions=[Booking.payment_lock.remove(), Booking.payment_lock_until.remove()],
+                       condition=Booking.payment_lock == lock)
+    except UpdateError:
+        pass  # someone else's lock now, or the booking moved on: nothing of ours to release
+
+
+def _declined(booking: Booking, lock: str, key: str, request_hash: str, reason: str, now: float) -> tuple[int, Any]:
+    """The hold stays; the decline enters the timeline and is the answer this key replays."""
+    count("PaymentsDeclined")
+    body = error_body("PAYMENT_DECLINED", "The payment was declined; the hold stays until it expires, "
+                      "so you can try another payment method.", {"reason": reason})
+    t = LabelledTransaction()
+    actions = [Booking.payment_lock.remove(), Booking.payment_lock_until.remove(),
+               Booking.timeline.set(Booking.timeline.append([
+                   lifecycle.entry(now, event="payment_declined", by="traveler", note=reason)]))]
+    t.add("update", ("booking",), lambda tx: tx.update(Booking(booking.booking_id), actions=actions,
+                                                       condition=Booking.payment_lock == lock))
+    t.add("put", ("idempotency",), lambda tx: idempotency.save_response(tx, key, request_hash, 402, body, now))
+    failures = t.commit()
+    if "idempotency" in lifecycle.failed_labels(failures):
+        # A replay of an earlier decline: the transaction (and its unlock) did not apply.
+        _release_lock(booking, lock)
+        previous = idempotency.previous_response(key, request_hash)
+        if previous is not None:
+            return previous
+    return 402, body
+
+
+def pay(user: Principal, booking_id: str, request: PaymentRequest, idempotency_key: str,
+        now: float | None = None) -> tuple[int, Any]:
+    """POST /bookings/{id}/payment -> (202, booking CONFIRMING) or the first answer again."""
+    now = time.time() if now is None else now
+    method = request.payment_method
+    if looks_like_card_number(method):
+        # Refused before anything is stored or logged: card data never enters Itinera.
+        raise RawCardNumber("Send a payment provider token, never a card number.", {"field": "payment_method"})
+    key = idempotency.record_key("payment", user.user_id, idempotency_key)
+    request_hash = domain.fingerprint("POST /bookings/{id}/payment", booking_id, method)
+    lock = f"{key}|{request_hash}"
+    booking = _take_lock(booking_id, user, lock, now)
+    if booking is None:
+        previous = idempotency.previous_response(key, request_hash)
+        if previous is not None:
+            return previous
+        raise _why_not_payable(booking_id, user, now)
+
+    provider = payment_provider()
+    try:
+        authorization = provider.authorize(
+            amount=int(booking.amount), currency=booking.currency, payment_method=method,
+            idempotency_key=domain.provider_key(booking_id, "authorize", request_hash),
+            metadata={"booking_id": booking_id, "reference": booking.reference})
+    except Declined as exc:
+        return _declined(booking, lock, key, request_hash, exc.reason, now)
+    except InvalidPaymentMethod as exc:
+        _release_lock(booking, lock)
+        raise ValidationError.for_fields({"payment_method": "is not a payment method the provider accepts"}) from exc
+    except ProviderUnavailable as exc:
+        _release_lock(booking, lock)
+        raise ServiceUnavailable("The payment provider is unavailable; retry with the same Idempotency-Key.") from exc
+
+    t = LabelledTransaction()
+    ledger_action = lifecycle.ledger(t, booking, "authorization", authorization.amount, now, actor="traveler",
+                                     provider_ref=authorization.payment_id)
+    actions = lifecycle.move(
+        booking, domain.CONFIRMING, now, by="traveler", pending_until=int(now) + REDRIVE_SECONDS,
+        entries=[lifecycle.entry(now, event="payment_authorized", by="traveler", amount=authorization.amount),
+                 lifecycle.entry(now, status=domain.CONFIRMING, by="traveler")],
+        extra=[ledger_action, Booking.payment_id.set(authorization.payment_id),
+               Booking.payment_provider.set(provider.name),
+               Booking.authorized_amount.set(authorization.amount),
+               Booking.payment_lock.remove(), Booking.payment_lock_until.remove()])
+    booking.payment_id, booking.authorized_amount = authorization.payment_id, authorization.amount
+    response = booking_view(booking, user, now)
+    t.add("update", ("booking",), lambda tx: tx.update(
+        Booking(booking_id), actions=actions,
+        condition=(Booking.status == domain.HELD) & (Booking.payment_lock == lock) & (Booking.expires_at > int(now))))
+    t.add("put", ("idempotency",), lambda tx: idempotency.save_response(tx, key, request_hash, 202, response, now))
+    lifecycle.hold_ended(t, booking.traveler_id)
+    failures = t.commit()
+    if failures:
+        labels = lifecycle.failed_labels(failures)
+        if "idempotency" in labels:
+            previous = idempotency.previous_response(key, request_hash)
+            if previous is not None:
+                return previous
+        # The hold expired (or was cancelled) while the provider answered: give the money back.
+        provider.void(authorization.payment_id, idempotency_key=domain.provider_key(booking_id, "void"))
+        raise _why_not_payable(booking_id, user, now)
+    count("PaymentsAuthorized")
+    logger.info("payment authorized", extra={"booking_id": booking_id, "amount": authorization.amount})
+    queues.send(queues.CONFIRMATIONS, {"type": "confirm", "booking_id": booking_id})
+    return 202, response

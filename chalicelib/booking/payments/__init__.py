@@ -1,0 +1,57 @@
+"""Payments: the `PaymentProvider` port and its adapters (DESIGN.md "Payments").
+
+    from chalicelib.booking.payments import provider, Declined
+    authorization = provider().authorize(amount=12900, currency="EUR", payment_method="tok_visa",
+                                         idempotency_key=f"authorize-{booking_id}", metadata={...})
+
+`provider()` picks the adapter from `settings().payment_provider`: "local" (the default, kept in
+DynamoDB) or "stripe". Adapters are imported on first use, so Stripe's library stays out of
+cold starts that never pay.
+"""
+from __future__ import annotations
+
+import threading
+
+from ...core.config import settings
+from .port import (AmountExceeded, Authorization, Capture, CaptureFailed, Declined,
+                   IdempotencyKeyReused, InvalidPaymentMethod, InvalidPaymentState, PaymentError,
+                   PaymentProvider, ProviderUnavailable, Refund, UnknownPayment,
+                   looks_like_card_number)
+
+__all__ = [
+    "AmountExceeded", "Authorization", "Capture", "CaptureFailed", "Declined",
+    "IdempotencyKeyReused", "InvalidPaymentMethod", "InvalidPaymentState", "PaymentError",
+    "PaymentProvider", "ProviderUnavailable", "Refund", "UnknownPayment",
+    "looks_like_card_number", "provider", "reset_provider",
+]
+
+_providers: dict[str, PaymentProvider] = {}
+_lock = threading.Lock()
+
+
+def provider() -> PaymentProvider:
+    """The configured provider, built once per process (Stripe's client keeps its connections)."""
+    name = settings().payment_provider
+    existing = _providers.get(name)
+    if existing is not None:
+        return existing
+    with _lock:
+        if name not in _providers:
+            _providers[name] = _build(name)
+        return _providers[name]
+
+
+def _build(name: str) -> PaymentProvider:
+    if name == "local":
+        from .local import LocalProvider
+        return LocalProvider()
+    if name == "stripe":
+        from .stripe_provider import StripeProvider
+        return StripeProvider.from_env()
+    raise RuntimeError(f"Unknown payment provider {name!r}: expected 'local' or 'stripe'")
+
+
+def reset_provider() -> None:
+    """Forget built providers (tests that change the configuration)."""
+    with _lock:
+        _providers.clear()

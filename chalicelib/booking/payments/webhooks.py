@@ -1,0 +1,103 @@
+"""Stripe webhooks: verify the signature, drop redeliveries, record the event.
+
+What "processing" means today: a verified event is recorded once (its id, type and the object
+it is about) in `stripe_events` and logged. Nothing else happens yet: the booking flow learns
+about payments from its own provider calls, and reacting to `payment_intent.*` events (e.g. a
+capture that Stripe reports as failed later) is for the booking service to hook in here.
+
+Stripe delivers at least once and retries any non-2xx answer for days, so a duplicate is
+acknowledged with 200 without being processed again, and a bad signature is a 400 (Stripe's
+documented answer), never a 5xx.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from pynamodb.exceptions import PutError
+
+from ...core.observability import logger
+from .models import StripeEvent
+
+SECRET_VARIABLE = "ITINERA_STRIPE_WEBHOOK_SECRET"
+TOLERANCE_SECONDS = 300  # Stripe's default: a signed payload older than this is a replay
+RETENTION_SECONDS = 30 * 24 * 3600
+
+
+class InvalidSignature(Exception):
+    """Missing, malformed, stale or wrong `Stripe-Signature`: answer 400."""
+
+
+class InvalidEvent(Exception):
+    """A correctly signed body that is not a Stripe event we can read: answer 400."""
+
+
+class WebhookNotConfigured(Exception):
+    """No signing secret: our configuration, not the sender's fault (Stripe will retry)."""
+
+
+@dataclass(frozen=True)
+class Receipt:
+    event_id: str
+    type: str
+    duplicate: bool
+
+
+def webhook_secret() -> str:
+    secret = os.environ.get(SECRET_VARIABLE, "")
+    if not secret:
+        raise WebhookNotConfigured(f"{SECRET_VARIABLE} is not set")
+    return secret
+
+
+def verify(payload: bytes | str, signature: str | None, secret: str,
+           tolerance: int = TOLERANCE_SECONDS) -> dict[str, Any]:
+    """The event, parsed, if `signature` is Stripe's for exactly these bytes, recently."""
+    import stripe  # deferred: only this route needs it
+
+    try:
+        stripe.WebhookSignature.verify_header(payload, signature, secret, tolerance)
+    except stripe.SignatureVerificationError as exc:
+        raise InvalidSignature(str(exc).split(". ")[0].rstrip(".") + ".") from None
+    except UnicodeDecodeError:
+        raise InvalidSignature("The payload is not UTF-8.") from None
+    try:
+        event = json.loads(payload)
+    except ValueError:
+        raise InvalidEvent("The body is not JSON.") from None
+    if not (isinstance(event, dict) and isinstance(event.get("id"), str) and event["id"]
+            and isinstance(event.get("type"), str) and event["type"]):
+        raise InvalidEvent("The body is not a Stripe event (id and type are required).")
+    return event
+
+
+def record(event: dict[str, Any], *, now: float | None = None) -> Receipt:
+    """Store the event once; a redelivery (same id) is reported as a duplicate and changes nothing."""
+    now = time.time() if now is None else now
+    data = event.get("data")
+    subject = data.get("object") if isinstance(data, dict) else None
+    item = StripeEvent(
+        event["id"], type=event["type"], livemode=bool(event.get("livemode", False)),
+        object_id=subject.get("id") if isinstance(subject, dict) else None,
+        created=int(event.get("created") or now), received_at=int(now),
+        expires_at=datetime.fromtimestamp(int(now) + RETENTION_SECONDS, tz=timezone.utc))
+    try:
+        item.save(condition=StripeEvent.event_id.does_not_exist())
+    except PutError as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
+            logger.info("stripe event redelivered", extra={"event_id": item.event_id, "type": item.type})
+            return Receipt(item.event_id, item.type, duplicate=True)
+        raise
+    # The hook for the booking service: dispatch on item.type here (payment_intent.*).
+    logger.info("stripe event received", extra={"event_id": item.event_id, "type": item.type,
+                                                "object_id": item.object_id})
+    return Receipt(item.event_id, item.type, duplicate=False)
+
+
+def receive(payload: bytes | str, signature: str | None) -> Receipt:
+    """Verify with the configured secret, then record: the whole webhook, minus HTTP."""
+    return record(verify(payload, signature, webhook_secret()))

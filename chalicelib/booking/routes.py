@@ -1,0 +1,72 @@
+"""HTTP routes of the booking context (thin: parse, call one use case, shape)."""
+from __future__ import annotations
+
+from typing import Any
+
+from chalice import Blueprint, Response
+
+from ..core.api import Call, endpoint
+from . import service
+from .schemas import (BookingOut, BookingPage, CancellationQuote, CancelRequest, HoldRequest,
+                      MyBookingsQuery, PaymentRequest, VendorBookingsQuery)
+
+bp = Blueprint(__name__)
+TRAVELERS = ("travelers",)
+TRAVELERS_AND_STAFF = ("travelers", "agents", "admins")
+
+
+def _respond(status: int, body: Any) -> Response:
+    return Response(body=body, status_code=status, headers={"Content-Type": "application/json"})
+
+
+@endpoint(bp, "POST", "/holds", roles=TRAVELERS, body=HoldRequest, response=BookingOut, status=201,
+          idempotent=True, summary="Hold units of one or more listings (a trip) for a while",
+          errors=("SOLD_OUT", "RATE_LIMITED", "PROMO_INVALID", "IDEMPOTENCY_KEY_REUSED", "REQUEST_IN_PROGRESS"))
+def place_hold(call: Call) -> Response:
+    return _respond(*service.place_hold(call.user, call.body, call.idempotency_key))
+
+
+@endpoint(bp, "GET", "/bookings/{booking_id}", roles=TRAVELERS_AND_STAFF, response=BookingOut,
+          summary="A booking with its timeline and what the caller may do next", errors=("NOT_FOUND",))
+def get_booking(call: Call) -> dict[str, Any]:
+    return service.get_booking(call.user, call.params["booking_id"])
+
+
+@endpoint(bp, "GET", "/me/bookings", roles=TRAVELERS, query=MyBookingsQuery, response=BookingPage,
+          summary="My bookings, newest first")
+def my_bookings(call: Call) -> dict[str, Any]:
+    q = call.query
+    return service.list_my_bookings(call.user, status=q.status, limit=q.limit, cursor=q.cursor)
+
+
+@endpoint(bp, "GET", "/vendor/bookings", roles=("vendors",), query=VendorBookingsQuery, response=BookingPage,
+          summary="Bookings that include my listings, by first date")
+def vendor_bookings(call: Call) -> dict[str, Any]:
+    q = call.query
+    return service.list_vendor_bookings(
+        call.user, start=q.from_.isoformat() if q.from_ else None, end=q.to.isoformat() if q.to else None,
+        status=q.status, limit=q.limit, cursor=q.cursor)
+
+
+@endpoint(bp, "POST", "/bookings/{booking_id}/payment", roles=TRAVELERS, body=PaymentRequest,
+          response=BookingOut, status=202, idempotent=True,
+          summary="Authorize the payment of a hold; the booking confirms shortly after",
+          errors=("RAW_CARD_NUMBER", "PAYMENT_DECLINED", "NOT_FOUND", "HOLD_EXPIRED", "INVALID_STATE",
+                  "IDEMPOTENCY_KEY_REUSED", "REQUEST_IN_PROGRESS", "SERVICE_UNAVAILABLE"))
+def pay(call: Call) -> Response:
+    return _respond(*service.pay(call.user, call.params["booking_id"], call.body, call.idempotency_key))
+
+
+@endpoint(bp, "GET", "/bookings/{booking_id}/cancellation-quote", roles=TRAVELERS_AND_STAFF,
+          response=CancellationQuote, summary="What cancelling now would refund",
+          errors=("NOT_FOUND", "INVALID_STATE"))
+def cancellation_quote(call: Call) -> dict[str, Any]:
+    return service.cancellation_quote(call.user, call.params["booking_id"])
+
+
+@endpoint(bp, "POST", "/bookings/{booking_id}/cancel", roles=TRAVELERS_AND_STAFF, body=CancelRequest,
+          response=BookingOut, status=202,
+          summary="Cancel: a hold at once (200), a confirmed booking through the refund worker (202)",
+          errors=("NOT_FOUND", "INVALID_STATE"))
+def cancel(call: Call) -> Response:
+    return _respond(*service.cancel(call.user, call.params["booking_id"], call.body.reason))

@@ -1,0 +1,130 @@
+"""Request and response shapes of the booking routes (API.md "Holds and bookings")."""
+from __future__ import annotations
+
+import datetime as dt
+
+from pydantic import Field, model_validator
+
+from ..core.pagination import Cursor, Limit, Page
+from ..core.schemas import Email, Input, Money, Output, Query
+from .domain import STATUSES
+
+_ID = r"^[A-Za-z0-9_-]{1,80}$"
+
+
+class HoldItemIn(Input):
+    listing_id: str = Field(pattern=_ID)
+    quantity: int = Field(ge=1, description="Units (seats, rooms, tickets); at most 10 by default")
+    date: dt.date | None = Field(default=None, description="Flight, event or service date")
+    check_in: dt.date | None = Field(default=None, description="Hotel: first night")
+    check_out: dt.date | None = Field(default=None, description="Hotel: departure day (not a night)")
+
+    @model_validator(mode="after")
+    def _one_shape(self) -> "HoldItemIn":
+        if self.date is None and (self.check_in is None or self.check_out is None):
+            if self.check_in is None and self.check_out is None:
+                raise ValueError("give `date` (flight, event, service) or `check_in` and `check_out` (hotel)")
+            raise ValueError("a hotel stay needs both `check_in` and `check_out`")
+        if self.date is not None and (self.check_in is not None or self.check_out is not None):
+            raise ValueError("give either `date` or `check_in`/`check_out`, not both")
+        return self
+
+
+class ContactIn(Input):
+    email: Email
+    name: str = Field(min_length=1, max_length=120)
+    phone: str | None = Field(default=None, pattern=r"^\+?[0-9 ()-]{6,20}$")
+
+
+class HoldRequest(Input):
+    items: list[HoldItemIn] = Field(min_length=1, max_length=10)
+    contact: ContactIn
+    promo_code: str | None = Field(default=None, min_length=1, max_length=40)
+
+
+class PaymentRequest(Input):
+    payment_method: str = Field(min_length=1, max_length=255,
+                                description="A payment provider token (e.g. Stripe's tok_visa); never card data")
+
+
+class CancelRequest(Input):
+    reason: str | None = Field(default=None, max_length=500)
+
+
+class Policy(Output):
+    free_until_hours: int
+    refund_percent_after: int
+
+
+class BookingItemOut(Output):
+    listing_id: str
+    kind: str
+    title: str
+    vendor_id: str
+    quantity: int
+    date: str | None = None
+    check_in: str | None = None
+    check_out: str | None = None
+    amount: Money
+    cancellation_policy: Policy
+
+
+class ContactOut(Output):
+    email: str
+    name: str
+    phone: str | None = None
+
+
+class TimelineEntry(Output):
+    at: str
+    status: str | None = None
+    event: str | None = None
+    by: str | None = None
+    note: str | None = None
+    amount: Money | None = None
+
+
+class BookingOut(Output):
+    booking_id: str
+    reference: str
+    status: str
+    items: list[BookingItemOut]
+    contact: ContactOut
+    amount: Money
+    captured_amount: Money
+    refunded_amount: Money
+    expires_at: str | None = Field(default=None, description="While HELD: when the hold lapses")
+    refund_quote: Money | None = Field(default=None, description="While CANCELLING: the refund on its way")
+    available_actions: list[str]
+    timeline: list[TimelineEntry]
+    created_at: str
+
+
+class BookingPage(Page):
+    bookings: list[BookingOut]
+
+
+class MyBookingsQuery(Query):
+    status: str | None = Field(default=None, pattern="^(" + "|".join(STATUSES) + ")$")
+    limit: Limit = 20
+    cursor: Cursor | None = None
+
+
+class VendorBookingsQuery(Query):
+    from_: dt.date | None = Field(default=None, alias="from")
+    to: dt.date | None = None
+    status: str | None = Field(default=None, pattern="^(" + "|".join(STATUSES) + ")$")
+    limit: Limit = 20
+    cursor: Cursor | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "VendorBookingsQuery":
+        if self.from_ and self.to and self.to < self.from_:
+            raise ValueError("`to` must not be before `from`")
+        return self
+
+
+class CancellationQuote(Output):
+    refund: Money
+    policy: str = Field(description="The policy that applies, in words")
+    valid_until: str | None = Field(description="When this quote changes (a free-cancellation deadline)")

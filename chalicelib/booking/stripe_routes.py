@@ -1,0 +1,56 @@
+"""POST /webhooks/stripe: Stripe's events for the production payment provider.
+
+The signature covers the exact bytes Stripe sent, so the view verifies `request.raw_body`, never
+a re-serialized body. The declared body model only documents the event in the OpenAPI document
+and accepts any JSON object: what counts is the signature, checked first in the view.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from chalice import Blueprint
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..core.api import PUBLIC, Call, endpoint
+from ..core.errors import ServiceUnavailable, ValidationError
+from ..core.schemas import Output
+from .payments import webhooks
+
+bp = Blueprint(__name__)
+
+
+class StripeEventPayload(BaseModel):
+    """A Stripe event as Stripe posts it (https://docs.stripe.com/api/events/object)."""
+    model_config = ConfigDict(extra="allow")
+
+    id: str | None = Field(default=None, description="Event id (evt_...): redeliveries repeat it")
+    object: str | None = Field(default=None, description='Always "event"')
+    type: str | None = Field(default=None, description="e.g. payment_intent.succeeded")
+    created: int | None = None
+    livemode: bool | None = None
+    data: dict[str, Any] | None = Field(default=None, description="`object`: the resource the event is about")
+
+
+class StripeWebhookReceipt(Output):
+    received: bool
+    type: str
+    duplicate: bool = Field(description="True when this event id was received before (not processed again)")
+
+
+@endpoint(bp, "POST", "/webhooks/stripe", roles=PUBLIC, body=StripeEventPayload,
+          response=StripeWebhookReceipt, tag="webhooks",
+          summary="Receive a Stripe event (requires a valid Stripe-Signature header)",
+          errors=("VALIDATION_ERROR", "SERVICE_UNAVAILABLE"))
+def stripe_webhook(call: Call) -> StripeWebhookReceipt:
+    try:
+        receipt = webhooks.receive(call.request.raw_body or b"", call.headers.get("stripe-signature"))
+    except webhooks.InvalidSignature as exc:
+        raise ValidationError.for_fields(
+            {"Stripe-Signature": str(exc)},
+            "The Stripe-Signature header is missing or does not match the payload.") from None
+    except webhooks.InvalidEvent as exc:
+        raise ValidationError.for_fields({"body": str(exc)}) from None
+    except webhooks.WebhookNotConfigured:
+        # Ours to fix; Stripe keeps retrying a 5xx, so no event is lost meanwhile.
+        raise ServiceUnavailable("Stripe webhooks are not configured on this stage.") from None
+    return StripeWebhookReceipt(received=True, type=receipt.type, duplicate=receipt.duplicate)

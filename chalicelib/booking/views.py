@@ -1,0 +1,71 @@
+"""A stored booking as the API shows it (the shape of GET /bookings/{id})."""
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+from ..core.auth import Principal
+from . import domain
+from .models import Booking
+
+STAFF = ("agents", "admins")
+
+
+def iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def iso_precise(epoch: float) -> str:
+    """Milliseconds: bookings are listed newest first by this, so a second is too coarse."""
+    return datetime.fromtimestamp(epoch, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def money(amount: int | float | None, currency: str) -> dict[str, Any]:
+    return {"amount": int(amount or 0), "currency": currency}
+
+
+def booking_view(booking: Booking, viewer: Principal | None = None, now: float | None = None) -> dict[str, Any]:
+    now = time.time() if now is None else now
+    currency = booking.currency
+    items = []
+    for item in booking.items:
+        shown: dict[str, Any] = {"listing_id": item.listing_id, "kind": item.kind, "title": item.title,
+                                 "vendor_id": item.vendor_id, "quantity": int(item.quantity),
+                                 "amount": money(item.amount, currency),
+                                 "cancellation_policy": {
+                                     "free_until_hours": int(item.policy.free_until_hours),
+                                     "refund_percent_after": int(item.policy.refund_percent_after)}}
+        if item.date:
+            shown["date"] = item.date
+        else:
+            shown["check_in"], shown["check_out"] = item.check_in, item.check_out
+        items.append(shown)
+    timeline = []
+    for entry in booking.timeline:
+        shown = {k: v for k, v in (("at", entry.at), ("status", entry.status), ("event", entry.event),
+                                   ("by", entry.by), ("note", entry.note)) if v is not None}
+        if entry.amount is not None:
+            shown["amount"] = money(entry.amount, currency)
+        timeline.append(shown)
+    captured, refunded = int(booking.captured_amount or 0), int(booking.refunded_amount or 0)
+    is_staff = bool(viewer and viewer.has_any(STAFF))
+    # Actions are the viewer's own: a vendor looking at a booking of its listing has none.
+    may_act = viewer is None or is_staff or viewer.user_id == booking.traveler_id
+    view: dict[str, Any] = {
+        "booking_id": booking.booking_id, "reference": booking.reference, "status": booking.status,
+        "items": items,
+        "contact": {k: v for k, v in (("email", booking.contact.email), ("name", booking.contact.name),
+                                      ("phone", booking.contact.phone)) if v is not None},
+        "amount": money(booking.amount, currency),
+        "captured_amount": money(captured, currency), "refunded_amount": money(refunded, currency),
+        "available_actions": domain.available_actions(
+            booking.status, expires_at=int(booking.expires_at), now=int(now), is_staff=is_staff,
+            refundable=captured - refunded) if may_act else [],
+        "timeline": timeline, "created_at": booking.created_at,
+    }
+    if booking.status == domain.HELD:
+        view["expires_at"] = iso(booking.expires_at)
+    if booking.status == domain.CANCELLING and booking.refund_quote is not None:
+        view["refund_quote"] = money(booking.refund_quote, currency)
+    return view

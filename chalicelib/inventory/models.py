@@ -1,0 +1,168 @@
+"""Storage of the inventory context: vendors, listings and per-date availability.
+
+Availability counters: the contract with the booking context
+------------------------------------------------------------
+One `AvailabilityDay` per (listing_id, date). Every writer keeps
+
+    available == capacity - held - sold        and        version += 1 on every write
+
+because DynamoDB conditions cannot do arithmetic across attributes: `available` is what a hold
+can compare against. Holds, confirmations and releases change the counters with these exact
+update and condition expressions (`:q` = units, `:one` = 1), inside their TransactWriteItems:
+
+    hold     SET available = available - :q, held = held + :q, version = version + :one
+             CONDITION available >= :q
+    confirm  SET held = held - :q, sold = sold + :q, version = version + :one          (held -> sold)
+             CONDITION held >= :q
+    release  SET held = held - :q, available = available + :q, version = version + :one
+             CONDITION held >= :q                  (a hold expires, fails or is cancelled)
+    unsell   SET sold = sold - :q, available = available + :q, version = version + :one
+             CONDITION sold >= :q                  (a confirmed booking is cancelled)
+
+A missing item fails the hold's condition (nothing to compare), so a date that was never put on
+sale is sold out. The conditions sit on the items themselves, never on a GSI (GSIs are
+eventually consistent). `hold_actions()` and friends below build the same expressions for
+PynamoDB (`TransactWrite.update(day, actions=..., condition=...)`). Capacity changes
+(inventory.availability) move `capacity` and `available` by the same delta in one expression,
+so the equation above survives any interleaving with these four.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from pynamodb.attributes import MapAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.expressions.condition import Condition
+from pynamodb.expressions.update import Action
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+
+from ..core.config import table_name
+
+VENDOR_DIRECTORY = "vendors"
+
+
+class VendorDirectoryIndex(GlobalSecondaryIndex["Vendor"]):
+    """All vendors in creation order (admins page through them) without a scan."""
+
+    class Meta:
+        index_name = "directory"
+        projection = AllProjection()
+
+    directory = UnicodeAttribute(hash_key=True)
+    created_at = UnicodeAttribute(range_key=True)
+
+
+class Vendor(Model):
+    class Meta:
+        table_name = table_name("vendors")
+        billing_mode = "PAY_PER_REQUEST"
+
+    vendor_id = UnicodeAttribute(hash_key=True)
+    name = UnicodeAttribute()
+    email = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+    # One constant partition: vendors are few (thousands at most) and only admins list them.
+    directory = UnicodeAttribute(default=VENDOR_DIRECTORY)
+    by_directory = VendorDirectoryIndex()
+
+
+class CancellationPolicyAttribute(MapAttribute[str, Any]):
+    free_until_hours = NumberAttribute()
+    refund_percent_after = NumberAttribute()
+
+
+class VendorListingsIndex(GlobalSecondaryIndex["Listing"]):
+    """A vendor's own listings, oldest first."""
+
+    class Meta:
+        index_name = "by-vendor"
+        projection = AllProjection()
+
+    vendor_id = UnicodeAttribute(hash_key=True)
+    created_at = UnicodeAttribute(range_key=True)
+
+
+class Listing(Model):
+    class Meta:
+        table_name = table_name("listings")
+        billing_mode = "PAY_PER_REQUEST"
+
+    listing_id = UnicodeAttribute(hash_key=True)
+    vendor_id = UnicodeAttribute()
+    kind = UnicodeAttribute()  # flight | hotel | event | service
+    title = UnicodeAttribute()
+    description = UnicodeAttribute(default="")
+    currency = UnicodeAttribute()
+    city = UnicodeAttribute(null=True)  # hotel, event, service
+    origin = UnicodeAttribute(null=True)  # flight
+    destination = UnicodeAttribute(null=True)  # flight
+    attributes = MapAttribute(default=dict)  # free-form, vendor supplied (room type, flight no.)
+    cancellation_policy = CancellationPolicyAttribute()
+    # Reviews add to these two; the average is derived so concurrent reviews can use ADD.
+    rating_sum = NumberAttribute(default=0)
+    rating_count = NumberAttribute(default=0)
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+    # Lease taken by an availability update (inventory.availability): one capacity writer per
+    # listing at a time. Holds never take it.
+    availability_lock = UnicodeAttribute(null=True)
+    availability_lock_until = NumberAttribute(null=True)
+    by_vendor = VendorListingsIndex()
+
+
+class SearchIndex(GlobalSecondaryIndex["AvailabilityDay"]):
+    """Search reads one partition per (kind, place, date): cost follows the results."""
+
+    class Meta:
+        index_name = "by-search"
+        projection = AllProjection()
+
+    search_key = UnicodeAttribute(hash_key=True)
+    listing_id = UnicodeAttribute(range_key=True)
+
+
+class AvailabilityDay(Model):
+    class Meta:
+        table_name = table_name("availability")
+        billing_mode = "PAY_PER_REQUEST"
+
+    listing_id = UnicodeAttribute(hash_key=True)
+    date = UnicodeAttribute(range_key=True)  # YYYY-MM-DD
+    capacity = NumberAttribute()
+    held = NumberAttribute(default=0)
+    sold = NumberAttribute(default=0)
+    available = NumberAttribute()  # = capacity - held - sold, kept by every writer
+    price = NumberAttribute()  # minor units per unit on this date
+    currency = UnicodeAttribute()
+    version = NumberAttribute(default=0)
+    # `hotel#PAR#2027-03-01`, `flight#CDG#JFK#2027-03-01` (inventory.domain.search_key)
+    search_key = UnicodeAttribute()
+    by_search = SearchIndex()
+
+
+def hold_actions(quantity: int) -> tuple[list[Action], Condition]:
+    d = AvailabilityDay
+    return ([d.available.set(d.available - quantity), d.held.set(d.held + quantity),
+             d.version.set(d.version + 1)], d.available >= quantity)
+
+
+def confirm_actions(quantity: int) -> tuple[list[Action], Condition]:
+    d = AvailabilityDay
+    return ([d.held.set(d.held - quantity), d.sold.set(d.sold + quantity),
+             d.version.set(d.version + 1)], d.held >= quantity)
+
+
+def release_actions(quantity: int) -> tuple[list[Action], Condition]:
+    d = AvailabilityDay
+    return ([d.held.set(d.held - quantity), d.available.set(d.available + quantity),
+             d.version.set(d.version + 1)], d.held >= quantity)
+
+
+def unsell_actions(quantity: int) -> tuple[list[Action], Condition]:
+    d = AvailabilityDay
+    return ([d.sold.set(d.sold - quantity), d.available.set(d.available + quantity),
+             d.version.set(d.version + 1)], d.sold >= quantity)
+
+
+def all_models() -> list[type[Model]]:
+    return [Vendor, Listing, AvailabilityDay]

@@ -1,0 +1,107 @@
+"""Catalog, search, vendor inventory and vendor onboarding routes (API.md). Parse, call, shape."""
+from __future__ import annotations
+
+from chalice import Blueprint
+
+from ..core.api import Call, endpoint
+from . import faq, service, shapes
+from .schemas import (AvailabilityOut, AvailabilityQuery, AvailabilityUpdate, Faq, FaqEntry,
+                      ListingOut, ListingPage, ListingPatch, NewListing, NewVendor, PageQuery,
+                      SearchPage, SearchQuery, Updated, VendorOut, VendorPage)
+from .search_rules import SearchParams
+
+bp = Blueprint(__name__)
+VENDORS = ("vendors",)
+ADMINS = ("admins",)
+
+# --- public -----------------------------------------------------------------------------------
+
+
+@endpoint(bp, "GET", "/search", query=SearchQuery, response=SearchPage, tag="catalog",
+          summary="Search flights, hotel stays, events and services with units available")
+def search(call: Call) -> SearchPage:
+    q = call.query
+    params = SearchParams(kind=q.kind, quantity=q.quantity, city=q.city, origin=q.origin,
+                          destination=q.destination, date=q.date, check_in=q.check_in,
+                          check_out=q.check_out, max_price=q.max_price, currency=q.currency,
+                          sort=q.sort)
+    offers, next_cursor = service.search(params, limit=q.limit, cursor=q.cursor)
+    return SearchPage(results=[shapes.search_result(o, params) for o in offers], next_cursor=next_cursor)
+
+
+@endpoint(bp, "GET", "/listings/{listing_id}", response=ListingOut, tag="catalog",
+          summary="A listing with its cancellation policy and rating", errors=("NOT_FOUND",))
+def get_listing(call: Call) -> ListingOut:
+    return shapes.listing_out(service.get_listing(call.params["listing_id"]))
+
+
+@endpoint(bp, "GET", "/listings/{listing_id}/availability", query=AvailabilityQuery,
+          response=AvailabilityOut, tag="catalog", errors=("NOT_FOUND",),
+          summary="Capacity, units available and price per date (at most 366 days)")
+def listing_availability(call: Call) -> AvailabilityOut:
+    days = service.listing_availability(call.params["listing_id"], call.query.from_, call.query.to)
+    return AvailabilityOut(days=[shapes.day_out(d) for d in days])
+
+
+@endpoint(bp, "GET", "/faq", response=Faq, tag="catalog",
+          summary="Answers about payment safety, booking problems, refunds and complaints")
+def get_faq(call: Call) -> Faq:
+    return Faq(entries=[FaqEntry(**entry) for entry in faq.entries()])
+
+
+# --- vendors ----------------------------------------------------------------------------------
+
+
+@endpoint(bp, "POST", "/vendor/listings", roles=VENDORS, body=NewListing, response=ListingOut,
+          status=201, tag="vendor", summary="Publish a listing")
+def create_listing(call: Call) -> ListingOut:
+    vendor_id = service.vendor_of(call.user)
+    return shapes.listing_out(service.create_listing(vendor_id, call.body.model_dump()))
+
+
+@endpoint(bp, "GET", "/vendor/listings", roles=VENDORS, query=PageQuery, response=ListingPage,
+          tag="vendor", summary="The vendor's own listings, oldest first")
+def vendor_listings(call: Call) -> ListingPage:
+    listings, next_cursor = service.vendor_listings(service.vendor_of(call.user), call.query.limit,
+                                                    call.query.cursor)
+    return ListingPage(listings=[shapes.listing_out(x) for x in listings], next_cursor=next_cursor)
+
+
+@endpoint(bp, "PATCH", "/vendor/listings/{listing_id}", roles=VENDORS, body=ListingPatch,
+          response=ListingOut, tag="vendor", errors=("NOT_FOUND",),
+          summary="Change a listing's title, description, attributes or cancellation policy")
+def update_listing(call: Call) -> ListingOut:
+    changes = call.body.model_dump(exclude_unset=True)
+    listing = service.update_listing(service.vendor_of(call.user), call.params["listing_id"], changes)
+    return shapes.listing_out(listing)
+
+
+@endpoint(bp, "PUT", "/vendor/listings/{listing_id}/availability", roles=VENDORS,
+          body=AvailabilityUpdate, response=Updated, tag="vendor",
+          errors=("NOT_FOUND", "CAPACITY_BELOW_COMMITTED", "REQUEST_IN_PROGRESS", "SERVICE_UNAVAILABLE"),
+          summary="Set capacity and price for a date range or a list of days (at most 366)")
+def set_availability(call: Call) -> Updated:
+    b = call.body
+    days = None if b.days is None else [(d.date, d.capacity, d.price) for d in b.days]
+    updated = service.set_availability(service.vendor_of(call.user), call.params["listing_id"],
+                                       first=b.from_, last=b.to, capacity=b.capacity,
+                                       price=b.price, days=days)
+    return Updated(updated=updated)
+
+
+# --- administrators ---------------------------------------------------------------------------
+
+
+@endpoint(bp, "POST", "/admin/vendors", roles=ADMINS, body=NewVendor, response=VendorOut,
+          status=201, tag="admin", errors=("INVALID_STATE",),
+          summary="Onboard a vendor: its record and its Cognito user in the vendors group")
+def create_vendor(call: Call) -> VendorOut:
+    vendor, password = service.create_vendor(call.body.name, call.body.email)
+    return shapes.vendor_out(vendor, password)
+
+
+@endpoint(bp, "GET", "/admin/vendors", roles=ADMINS, query=PageQuery, response=VendorPage,
+          tag="admin", summary="Every vendor, oldest first")
+def list_vendors(call: Call) -> VendorPage:
+    vendors, next_cursor = service.list_vendors(call.query.limit, call.query.cursor)
+    return VendorPage(vendors=[shapes.vendor_out(v) for v in vendors], next_cursor=next_cursor)

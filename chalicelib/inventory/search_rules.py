@@ -1,0 +1,174 @@
+"""Pure rules of search: which parameters a kind needs, what an offer is, and result order."""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Iterable, Mapping
+
+from .domain import KINDS, MAX_STAY_NIGHTS, FieldErrors, nights, price_total, rating_average, search_key
+
+SORTS = ("price", "rating")
+# Parameters each kind needs; every other place/date parameter is refused for that kind so a
+# mistyped search says so instead of silently searching something else.
+REQUIRED = {
+    "hotel": ("city", "check_in", "check_out"),
+    "flight": ("origin", "destination", "date"),
+    "event": ("city", "date"),
+    "service": ("city", "date"),
+}
+_PLACE_AND_DATE = ("city", "origin", "destination", "date", "check_in", "check_out")
+
+
+@dataclass(frozen=True)
+class SearchParams:
+    kind: str
+    quantity: int = 1
+    city: str | None = None
+    origin: str | None = None
+    destination: str | None = None
+    date: date | None = None
+    check_in: date | None = None
+    check_out: date | None = None
+    max_price: int | None = None
+    currency: str | None = None
+    sort: str = "price"
+
+    def errors(self, today: date) -> dict[str, str]:
+        if self.kind not in KINDS:
+            return {"kind": f"must be one of {', '.join(KINDS)}"}
+        errors: dict[str, str] = {}
+        needed = REQUIRED[self.kind]
+        for name in _PLACE_AND_DATE:
+            value = getattr(self, name)
+            if name in needed and value is None:
+                errors[name] = f"is required when kind={self.kind}"
+            elif name not in needed and value is not None:
+                errors[name] = f"does not apply when kind={self.kind}"
+        if self.sort not in SORTS:
+            errors["sort"] = "must be price or rating"
+        if self.quantity < 1:
+            errors["quantity"] = "must be at least 1"
+        if self.kind == "flight" and self.origin and self.origin == self.destination:
+            errors["destination"] = "must differ from origin"
+        first = self.check_in if self.kind == "hotel" else self.date
+        if first is not None and first < today:
+            errors["check_in" if self.kind == "hotel" else "date"] = "is in the past"
+        if self.check_in and self.check_out:
+            if self.check_out <= self.check_in:
+                errors["check_out"] = "must be after check_in"
+            elif (self.check_out - self.check_in).days > MAX_STAY_NIGHTS:
+                errors["check_out"] = f"a stay is at most {MAX_STAY_NIGHTS} nights"
+        return errors
+
+    def validate(self, today: date) -> "SearchParams":
+        errors = self.errors(today)
+        if errors:
+            raise FieldErrors(errors)
+        return self
+
+    @property
+    def dates(self) -> list[date]:
+        """The dates every one of which must have the units: the nights, or the one date."""
+        if self.kind == "hotel":
+            assert self.check_in and self.check_out
+            return nights(self.check_in, self.check_out)
+        assert self.date
+        return [self.date]
+
+    def partition_keys(self) -> list[str]:
+        return [search_key(self.kind, d, city=self.city, origin=self.origin,
+                           destination=self.destination) for d in self.dates]
+
+    def max_unit_price(self) -> int | None:
+        """Per-date price bound a single-date search can push into DynamoDB's filter.
+
+        price * quantity <= max_price  <=>  price <= floor(max_price / quantity) for integers.
+        """
+        if self.max_price is None or self.kind == "hotel":
+            return None
+        return self.max_price // self.quantity
+
+    def fingerprint(self) -> str:
+        """Identifies the search a cursor belongs to (everything but the page size)."""
+        fields = {k: (v.isoformat() if isinstance(v, date) else v) for k, v in vars(self).items()}
+        raw = json.dumps(fields, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(raw.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class DayOffer:
+    """One listing's row for one date, as read from the search index."""
+    listing_id: str
+    available: int
+    price: int
+    currency: str
+
+
+@dataclass
+class Offer:
+    listing_id: str
+    available: int
+    unit_total: int  # sum of the per-date unit prices
+    currency: str
+    quantity: int
+    rating_sum: float = 0
+    rating_count: int = 0
+    listing: Any = field(default=None, repr=False)
+
+    @property
+    def price_total(self) -> int:
+        return price_total([self.unit_total], self.quantity)
+
+    @property
+    def rating(self) -> float | None:
+        return rating_average(self.rating_sum, self.rating_count)
+
+
+def combine(days: list[Mapping[str, DayOffer]], quantity: int) -> list[Offer]:
+    """Offers for listings that have `quantity` units on every date; one mapping per date.
+
+    A listing missing from any date (not on sale, or short of units) is left out, which is how
+    a hotel with one sold-out night drops from a stay's results.
+    """
+    if not days:
+        return []
+    offers = []
+    for listing_id in sorted(set.intersection(*(set(d) for d in days))):
+        rows = [d[listing_id] for d in days]
+        if any(r.available < quantity for r in rows) or len({r.currency for r in rows}) != 1:
+            continue
+        offers.append(Offer(listing_id, min(r.available for r in rows),
+                            sum(r.price for r in rows), rows[0].currency, quantity))
+    return offers
+
+
+def within_budget(offers: Iterable[Offer], params: SearchParams) -> list[Offer]:
+    return [o for o in offers
+            if (params.max_price is None or o.price_total <= params.max_price)
+            and (params.currency is None or o.currency == params.currency)]
+
+
+def sort_key(offer: Offer, sort: str) -> list[Any]:
+    """Total order of results; the cursor stores the last key of a page (keyset pagination).
+
+    Ties always break on listing_id, so no two offers share a key and a walk through the pages
+    neither repeats nor skips one. Unrated listings come after rated ones under sort=rating.
+    """
+    if sort == "rating":
+        rating = offer.rating
+        return [0 if rating is not None else 1, -(rating or 0), -offer.rating_count,
+                offer.price_total, offer.listing_id]
+    return [offer.price_total, offer.listing_id]
+
+
+def page_after(offers: list[Offer], sort: str, after: list[Any] | None,
+               limit: int) -> tuple[list[Offer], list[Any] | None]:
+    """The `limit` offers that follow `after` in order, and the key to resume from (or None)."""
+    ordered = sorted(offers, key=lambda o: sort_key(o, sort))
+    if after is not None:
+        ordered = [o for o in ordered if sort_key(o, sort) > after]
+    page = ordered[:limit]
+    more = len(ordered) > limit
+    return page, (sort_key(page[-1], sort) if more else None)

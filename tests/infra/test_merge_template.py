@@ -1,0 +1,188 @@
+"""The merge template, generated from infra.resources: pure functions, no packaging."""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from pynamodb.attributes import NumberAttribute, TTLAttribute, UnicodeAttribute
+from pynamodb.indexes import GlobalSecondaryIndex, IncludeProjection, KeysOnlyProjection, LocalSecondaryIndex
+from pynamodb.models import Model
+
+from chalicelib.core.config import table_name
+from infra import resources, template
+
+
+class ByCity(GlobalSecondaryIndex):
+    class Meta:
+        index_name = "by-city"
+        projection = IncludeProjection(["title", "price"])
+
+    city_date = UnicodeAttribute(hash_key=True)
+    starts_at = NumberAttribute(range_key=True)
+
+
+class ByPrice(LocalSecondaryIndex):
+    class Meta:
+        index_name = "by-price"
+        projection = KeysOnlyProjection()
+
+    listing_id = UnicodeAttribute(hash_key=True)
+    price = NumberAttribute(range_key=True)
+
+
+class Widget(Model):
+    """A model with every feature the generator handles."""
+
+    class Meta:
+        table_name = table_name("widgets")
+
+    listing_id = UnicodeAttribute(hash_key=True)
+    day = UnicodeAttribute(range_key=True)
+    city_date = UnicodeAttribute()
+    starts_at = NumberAttribute()
+    price = NumberAttribute()
+    title = UnicodeAttribute()
+    expires_at = TTLAttribute(null=True)
+    by_city = ByCity()
+    by_price = ByPrice()
+
+
+def test_a_table_has_the_models_keys_indexes_and_ttl_on_demand():
+    table = template.table_resource(Widget, "prod")
+    props = table["Properties"]
+
+    assert table["Type"] == "AWS::DynamoDB::Table"
+    assert props["TableName"] == "itinera-prod-widgets"
+    assert props["BillingMode"] == "PAY_PER_REQUEST"
+    assert props["KeySchema"] == [{"KeyType": "HASH", "AttributeName": "listing_id"},
+                                  {"KeyType": "RANGE", "AttributeName": "day"}]
+    assert {(a["AttributeName"], a["AttributeType"]) for a in props["AttributeDefinitions"]} == {
+        ("listing_id", "S"), ("day", "S"), ("city_date", "S"), ("starts_at", "N"), ("price", "N")}
+    assert props["GlobalSecondaryIndexes"] == [{
+        "IndexName": "by-city",
+        "KeySchema": [{"AttributeName": "city_date", "KeyType": "HASH"},
+                      {"AttributeName": "starts_at", "KeyType": "RANGE"}],
+        "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["title", "price"]},
+    }]  # no ProvisionedThroughput: on demand
+    assert props["LocalSecondaryIndexes"] == [{
+        "IndexName": "by-price",
+        "KeySchema": [{"AttributeName": "listing_id", "KeyType": "HASH"},
+                      {"AttributeName": "price", "KeyType": "RANGE"}],
+        "Projection": {"ProjectionType": "KEYS_ONLY"},
+    }]
+    assert props["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert table["DeletionPolicy"] == "Retain"
+
+
+def test_a_table_without_indexes_or_ttl_declares_none():
+    class Plain(Model):
+        class Meta:
+            table_name = table_name("plain")
+
+        key = UnicodeAttribute(hash_key=True)
+
+    props = template.table_resource(Plain, "dev")["Properties"]
+    assert props["TableName"] == "itinera-dev-plain"
+    assert not {"GlobalSecondaryIndexes", "LocalSecondaryIndexes", "TimeToLiveSpecification"} & set(props)
+
+
+def test_a_model_not_named_by_config_is_refused():
+    class Stray(Model):
+        class Meta:
+            table_name = "stray"
+
+        key = UnicodeAttribute(hash_key=True)
+
+    with pytest.raises(ValueError, match="config.table_name"):
+        template.table_resource(Stray, "prod")
+
+
+def test_the_generator_does_not_leak_the_stage_it_renders():
+    before = table_name("x")
+    template.merge_template("some-other-stage")
+    assert table_name("x") == before
+
+
+def test_every_model_of_resources_becomes_a_table():
+    merge = template.merge_template("prod")
+    tables = {r["Properties"]["TableName"] for r in merge["Resources"].values()
+              if r.get("Type") == "AWS::DynamoDB::Table"}
+    expected = {"itinera-prod-" + template.logical_table_name(m) for m in resources.models()}
+    assert tables == expected and len(tables) == len(resources.models())
+
+
+def test_each_queue_has_a_dead_letter_queue_after_five_receives_and_an_alarm_on_it():
+    res = template.merge_template("prod")["Resources"]
+    for name in resources.QUEUES:
+        queue = res[template.queue_id(name)]["Properties"]
+        dlq_id = template.dead_letter_queue_id(name)
+        assert queue["QueueName"] == f"itinera-prod-{name}"
+        assert queue["RedrivePolicy"] == {"deadLetterTargetArn": {"Fn::GetAtt": [dlq_id, "Arn"]},
+                                          "maxReceiveCount": 5}
+        assert queue["VisibilityTimeout"] == int(resources.QUEUE_ATTRIBUTES["VisibilityTimeout"])
+        assert res[dlq_id]["Properties"]["QueueName"] == f"itinera-prod-{name}-dlq"
+        alarm = res[template.dead_letter_alarm_id(name)]["Properties"]
+        assert (alarm["Namespace"], alarm["MetricName"]) == ("AWS/SQS", "ApproximateNumberOfMessagesVisible")
+        assert (alarm["ComparisonOperator"], alarm["Threshold"]) == ("GreaterThanThreshold", 0)
+        assert alarm["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": [dlq_id, "QueueName"]}}]
+        assert alarm["AlarmActions"] == [{"Ref": template.ALARM_TOPIC}]
+
+
+def test_the_user_pool_signs_in_by_email_with_our_policy_schema_groups_and_client():
+    res = template.merge_template("prod")["Resources"]
+    pool = res[template.USER_POOL]["Properties"]
+    assert pool["UserPoolName"] == "itinera-prod"
+    assert pool["UsernameAttributes"] == ["email"]
+    assert pool["Policies"]["PasswordPolicy"] == resources.PASSWORD_POLICY
+    assert {a["Name"] for a in pool["Schema"]} >= {"email", "name", "vendor_id"}  # custom:vendor_id
+    groups = {r["Properties"]["GroupName"] for r in res.values() if r.get("Type") == "AWS::Cognito::UserPoolGroup"}
+    assert groups == set(resources.GROUPS) == {"travelers", "vendors", "agents", "admins"}
+    client = res[template.USER_POOL_CLIENT]["Properties"]
+    assert set(client["ExplicitAuthFlows"]) == {"ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"}
+    assert "custom:vendor_id" in client["ReadAttributes"]
+    assert client["GenerateSecret"] is False
+
+
+def _render(body: str) -> dict:
+    """What API Gateway sends: $context variables substituted (messageString comes quoted)."""
+    body = body.replace("$context.error.messageString", json.dumps("API Gateway's message"))
+    return json.loads(re.sub(r"\$context\.[A-Za-z.]+", "req-1", body))
+
+
+def test_gateway_responses_answer_in_our_error_shape():
+    responses = template.gateway_responses()
+    unknown_route = responses["MISSING_AUTHENTICATION_TOKEN"]
+    assert unknown_route["statusCode"] == "404"
+    assert _render(unknown_route["responseTemplates"]["application/json"])["error"]["code"] == "NOT_FOUND"
+    assert {"DEFAULT_4XX", "DEFAULT_5XX", "THROTTLED"} <= set(responses)
+    for response_type, response in responses.items():
+        error = _render(response["responseTemplates"]["application/json"])["error"]
+        assert set(error) == {"code", "message", "details"}, response_type
+        assert error["code"].isupper() and error["message"]
+    assert "gatewayresponse.header.Retry-After" in responses["THROTTLED"]["responseParameters"]
+
+
+def test_the_lambda_policy_covers_tables_indexes_queues_email_and_pool_admin():
+    statements = {s["Sid"]: s for s in template.lambda_policy()["Statement"]}
+    for model in resources.models():
+        assert {"Fn::GetAtt": [template.table_id(model), "Arn"]} in statements["Tables"]["Resource"]
+        assert {"Fn::Sub": "${%s.Arn}/index/*" % template.table_id(model)} in statements["Tables"]["Resource"]
+    assert "dynamodb:Scan" not in statements["Tables"]["Action"]
+    for name in resources.QUEUES:
+        assert {"Fn::GetAtt": [template.queue_id(name), "Arn"]} in statements["Queues"]["Resource"]
+    assert {"sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage"} <= set(statements["Queues"]["Action"])
+    assert "ses:SendEmail" in statements["Email"]["Action"]
+    assert statements["UserPool"]["Resource"] == {"Fn::GetAtt": [template.USER_POOL, "Arn"]}
+    assert {"cognito-idp:AdminAddUserToGroup", "cognito-idp:AdminConfirmSignUp"} <= set(
+        statements["UserPool"]["Action"])
+
+
+def test_every_cognito_admin_call_of_the_code_is_allowed():
+    """Admin* calls need IAM (the public SignUp/InitiateAuth do not): grep the code for them."""
+    root = Path(template.__file__).resolve().parent.parent / "chalicelib"
+    calls = {m for f in root.rglob("*.py") for m in re.findall(r"\.(admin_[a-z_]+)\(", f.read_text())}
+    actions = {"cognito-idp:" + "".join(w.title() for w in call.split("_")) for call in calls}
+    assert actions <= set(template.COGNITO_ACTIONS), actions - set(template.COGNITO_ACTIONS)

@@ -1,0 +1,250 @@
+"""Search-scale benchmark: does a hotel search cost the same in a catalog 20 times larger?
+
+    python -m tools.bench_search
+
+The same search (40 hotels in PAR with rooms for the same three nights) runs against a catalog
+of 1,000 listings and then of 20,000, the growth being in other cities, other kinds and other
+dates (PAR hotels on sale only on other dates included). It runs in-process against moto's
+ThreadedMotoServer, through the service layer and PynamoDB, with botocore event hooks on the
+DynamoDB clients counting requests and items read (Query: ScannedCount, the items DynamoDB
+reads before the filter; BatchGetItem: items returned). Target: the same items read at both
+sizes, median latency ratio <= 1.3.
+
+A control column times a Query of a partition that holds nothing (`hotel#ZZZ#<date>`): in
+DynamoDB its latency does not depend on the table's size, so if it grows in the emulator, the
+growth is the emulator's (moto answers every Query, GSI or not, by iterating over all items of
+the table: moto/dynamodb/models/table.py, Table.query) and not the key design's.
+
+`search_scale_rows()` returns the table's rows; `main()` prints it.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import statistics
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date, timedelta
+from typing import Any, Callable
+
+SIZES = (1_000, 20_000)
+TARGET_HOTELS = 40  # the result count, identical at both sizes
+NIGHTS = 3
+PAGE = 20
+RUNS = 15
+CONTROL_RUNS = 5
+WRITERS = 8
+GROWTH_DAYS = 2  # availability days per growth listing (kept small so loading stays quick)
+_CITIES = [a + b + c for a in "BDFGHJKMN" for b in "AEIOU" for c in "LNRST"]  # 225 made-up codes
+
+
+def _environment(endpoint: str) -> None:
+    os.environ.update({
+        "AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1",
+        "ITINERA_STAGE": os.environ.get("ITINERA_STAGE", "bench"), "POWERTOOLS_LOG_LEVEL": "ERROR",
+    })
+
+
+class Meter:
+    """Counts DynamoDB requests and items read, from botocore's own events."""
+
+    def __init__(self, clients: list[Any]) -> None:
+        self.requests = 0
+        self.items = 0
+        for client in clients:
+            client.meta.events.register("before-send.dynamodb", self._sent)
+            client.meta.events.register("after-call.dynamodb", self._called)
+
+    def _sent(self, **_: Any) -> None:
+        self.requests += 1
+
+    def _called(self, parsed: dict[str, Any], model: Any, **_: Any) -> None:
+        if model.name in ("Query", "Scan"):
+            self.items += int(parsed.get("ScannedCount", parsed.get("Count", 0)))
+        elif model.name == "BatchGetItem":
+            self.items += sum(len(v) for v in parsed.get("Responses", {}).values())
+        elif model.name == "GetItem":
+            self.items += 1 if parsed.get("Item") else 0
+
+    def reset(self) -> tuple[int, int]:
+        taken = (self.requests, self.items)
+        self.requests = self.items = 0
+        return taken
+
+
+def _batches(items: list[Any], size: int = 500) -> list[list[Any]]:
+    return [items[i:i + size] for i in range(0, len(items), size)]
+
+
+def _write(items: list[Any]) -> None:
+    model = type(items[0])
+    with model.batch_write() as batch:
+        for item in items:
+            batch.save(item)
+
+
+def _load(listings: list[Any], days: list[Any]) -> None:
+    with ThreadPoolExecutor(max_workers=WRITERS) as pool:
+        list(pool.map(_write, _batches(days) + _batches(listings)))
+
+
+def _catalog(start: int, count: int, check_in: date, now: str) -> tuple[list[Any], list[Any]]:
+    """Listings start..start+count-1. The first TARGET_HOTELS are the PAR hotels searched for."""
+    from chalicelib.inventory.domain import search_key
+    from chalicelib.inventory.models import AvailabilityDay, CancellationPolicyAttribute, Listing
+
+    listings, days = [], []
+    for n in range(start, start + count):
+        target = n < TARGET_HOTELS
+        kind = "hotel" if target or n % 4 == 0 else ("event", "service", "flight")[n % 3]
+        place: dict[str, str]
+        if kind == "flight":
+            place = {"origin": _CITIES[n % len(_CITIES)], "destination": _CITIES[(n + 7) % len(_CITIES)]}
+        elif target or n % 10 == 0:
+            place = {"city": "PAR"}  # PAR growth is on other dates, below
+        else:
+            place = {"city": _CITIES[n % len(_CITIES)]}
+        listing = Listing(f"lst_bench{n:06d}", vendor_id=f"ven_bench{n % 50:02d}", kind=kind,
+                          title=f"Bench {kind} {n}", description="", currency="EUR", created_at=now,
+                          updated_at=now, cancellation_policy=CancellationPolicyAttribute(
+                              free_until_hours=24, refund_percent_after=0), **place)
+        listings.append(listing)
+        if target:
+            dates = [check_in + timedelta(days=i) for i in range(NIGHTS)]
+        else:  # other dates: never the nights of the benchmark stay
+            dates = [check_in + timedelta(days=NIGHTS + 1 + (n * 3 + i) % 90) for i in range(GROWTH_DAYS)]
+        for day in dates:
+            key = search_key(kind, day, **place)
+            days.append(AvailabilityDay(listing.listing_id, day.isoformat(), capacity=10, held=0, sold=0,
+                                        available=10, price=10000 + (n * 37) % 5000, currency="EUR",
+                                        version=1, search_key=key))
+    return listings, days
+
+
+def _control_ms(check_in: date) -> float:
+    """Median latency of a Query on an empty partition of the search index."""
+    from chalicelib.inventory.domain import search_key
+    from chalicelib.inventory.models import AvailabilityDay
+
+    key = search_key("hotel", check_in, city="ZZZ")
+    latencies = []
+    for _ in range(CONTROL_RUNS):
+        started = time.perf_counter()
+        assert not list(AvailabilityDay.by_search.query(key))
+        latencies.append((time.perf_counter() - started) * 1000)
+    return statistics.median(latencies)
+
+
+def _measure(search: Callable[[str | None], tuple[list[Any], str | None]], meter: Meter) -> dict[str, Any]:
+    for _ in range(3):  # warm connections and caches
+        search(None)
+    latencies, items_read = [], set()
+    for _ in range(RUNS):
+        meter.reset()
+        started = time.perf_counter()
+        first, cursor = search(None)
+        latencies.append((time.perf_counter() - started) * 1000)
+        items_read.add(meter.reset()[1])
+    # Walk every page once to count round trips per page and check the result count.
+    results, pages, requests, cursor = 0, 0, 0, None
+    while True:
+        meter.reset()
+        page, cursor = search(cursor)
+        requests += meter.reset()[0]
+        results += len(page)
+        pages += 1
+        if cursor is None:
+            break
+    latencies.sort()
+    return {"results": results, "items_read": max(items_read), "items_read_varied": len(items_read) > 1,
+            "round_trips_per_page": requests / pages, "pages": pages,
+            "median_ms": statistics.median(latencies), "p90_ms": latencies[int(len(latencies) * 0.9) - 1]}
+
+
+def search_scale_rows() -> list[dict[str, Any]]:
+    """Run the benchmark; one row per catalog size, then a `ratio` row (large / small)."""
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one access log line per request
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    _environment(f"http://{host}:{port}")
+    try:
+        return _run()
+    finally:
+        server.stop()
+
+
+def _run() -> list[dict[str, Any]]:
+    from chalicelib.core.config import settings
+    from chalicelib.inventory import domain, search
+    from chalicelib.inventory.models import AvailabilityDay, Listing
+    from chalicelib.inventory.search_rules import SearchParams
+
+    settings.cache_clear()
+    for model in (Listing, AvailabilityDay):
+        model._connection = None  # PynamoDB caches the endpoint per model class
+        model.create_table(billing_mode="PAY_PER_REQUEST", wait=True)
+    meter = Meter([m._get_connection().connection.client for m in (Listing, AvailabilityDay)])
+    check_in = domain.utc_now().date() + timedelta(days=30)
+    params = SearchParams("hotel", city="PAR", check_in=check_in, check_out=check_in + timedelta(days=NIGHTS))
+    now = domain.iso_instant(domain.utc_now())
+
+    def run_search(cursor: str | None) -> tuple[list[Any], str | None]:
+        return search.search(params, limit=PAGE, cursor=cursor)
+
+    rows, loaded = [], 0
+    for size in SIZES:
+        started = time.monotonic()
+        listings, days = _catalog(loaded, size - loaded, check_in, now)
+        _load(listings, days)
+        loaded = size
+        row = {"listings": size, "load_s": time.monotonic() - started, **_measure(run_search, meter),
+               "empty_query_ms": _control_ms(check_in)}
+        row["availability_items"] = (rows[-1]["availability_items"] if rows else 0) + len(days)
+        rows.append(row)
+    small, large = rows
+    rows.append({"listings": "ratio", "items_read": large["items_read"] / small["items_read"],
+                 "median_ms": large["median_ms"] / small["median_ms"],
+                 "empty_query_ms": large["empty_query_ms"] / small["empty_query_ms"],
+                 "round_trips_per_page": large["round_trips_per_page"] / small["round_trips_per_page"]})
+    return rows
+
+
+def format_table(rows: list[dict[str, Any]]) -> str:
+    head = (f"{'catalog':>10} {'avail items':>12} {'results':>8} {'items read/search':>18} "
+            f"{'round trips/page':>17} {'median ms':>10} {'p90 ms':>8} {'empty Query ms':>15}")
+    lines = ["Search scale: hotel, PAR, 3 nights, quantity 1, limit 20 (moto ThreadedMotoServer)", head,
+             "-" * len(head)]
+    for row in rows:
+        if row["listings"] == "ratio":
+            lines.append(f"{'ratio':>10} {'':>12} {'':>8} {row['items_read']:>18.2f} "
+                         f"{row['round_trips_per_page']:>17.2f} {row['median_ms']:>10.2f} {'':>8} "
+                         f"{row['empty_query_ms']:>15.2f}")
+        else:
+            lines.append(f"{row['listings']:>10,} {row['availability_items']:>12,} {row['results']:>8} "
+                         f"{row['items_read']:>18} {row['round_trips_per_page']:>17.1f} "
+                         f"{row['median_ms']:>10.1f} {row['p90_ms']:>8.1f} {row['empty_query_ms']:>15.1f}")
+    ratio = rows[-1]
+    items_ok = ratio["items_read"] == 1
+    lines.append(f"items read identical: {'yes' if items_ok else 'NO'}; "
+                 f"latency ratio {ratio['median_ms']:.2f} (target <= 1.3: "
+                 f"{'met' if ratio['median_ms'] <= 1.3 else 'missed'}); "
+                 f"an empty-partition Query grows {ratio['empty_query_ms']:.2f}x in the emulator alone")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    started = time.monotonic()
+    rows = search_scale_rows()
+    print(format_table(rows))
+    loads = ", ".join(f"{r['listings']:,} in {r['load_s']:.0f} s" for r in rows if r["listings"] != "ratio")
+    print(f"(catalogs loaded: {loads}; total {time.monotonic() - started:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
