@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 import urllib.request
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -179,6 +180,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-seed", action="store_true", help="skip the demo catalog")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT))
+    # The workers run in this process: Powertools warns on every invoke that emits no metric.
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
     stack = Stack(aws_port=args.aws_port, api_port=args.api_port, seed=not args.no_seed)
     stopping = threading.Event()
 

@@ -14,12 +14,12 @@ from ..inventory import reservations
 from . import domain
 from .models import ActiveHolds, Booking, LedgerEntry, TimelineEntryAttribute
 from .transactions import PUT, UPDATE, LabelledTransaction
-from .views import iso
+from .views import iso, iso_precise
 
 
 def entry(at: float, *, status: str | None = None, event: str | None = None, by: str | None = None,
           note: str | None = None, amount: int | None = None) -> TimelineEntryAttribute:
-    return TimelineEntryAttribute(at=iso(at), status=status, event=event, by=by, note=note, amount=amount)
+    return TimelineEntryAttribute(at=iso_precise(at), status=status, event=event, by=by, note=note, amount=amount)
 
 
 def move(booking: Booking, to: str, now: float, *, by: str, entries: list[TimelineEntryAttribute] | None = None,

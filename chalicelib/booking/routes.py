@@ -6,11 +6,12 @@ from typing import Any
 from chalice import Blueprint, Response
 
 from ..core.api import Call, endpoint
-from . import service
+from ..core.lazy import lazy_module
 from .schemas import (BookingOut, BookingPage, CancellationQuote, CancelRequest, HoldRequest,
                       MyBookingsQuery, PaymentRequest, VendorBookingsQuery)
 
 bp = Blueprint(__name__)
+service = lazy_module(__package__ + ".service")
 TRAVELERS = ("travelers",)
 TRAVELERS_AND_STAFF = ("travelers", "agents", "admins")
 

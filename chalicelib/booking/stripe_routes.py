@@ -14,9 +14,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from ..core.api import PUBLIC, Call, endpoint
 from ..core.errors import ServiceUnavailable, ValidationError
 from ..core.schemas import Output
-from .payments import webhooks
+from ..core.lazy import lazy_module
 
 bp = Blueprint(__name__)
+webhooks = lazy_module(__package__ + ".payments.webhooks")
 
 
 class StripeEventPayload(BaseModel):

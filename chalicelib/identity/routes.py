@@ -3,11 +3,12 @@ from __future__ import annotations
 from chalice import Blueprint
 
 from ..core.api import SIGNED_IN, Call, endpoint
-from . import service
+from ..core.lazy import lazy_module
 from .schemas import (AuthConfig, ConfirmRequest, ConfirmResponse, LoginRequest, Me,
                       RefreshRequest, SignupRequest, SignupResponse, Tokens)
 
 bp = Blueprint(__name__)
+service = lazy_module(__package__ + ".service")
 
 
 @endpoint(bp, "POST", "/auth/signup", body=SignupRequest, response=SignupResponse, status=201,

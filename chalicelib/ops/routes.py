@@ -6,11 +6,12 @@ from typing import Any
 from chalice import Blueprint, Response
 
 from ..core.api import Call, endpoint
-from ..core.openapi import build_document
+from ..core.lazy import lazy_module
 from ..core.schemas import Output
-from . import service
 
 bp = Blueprint(__name__)
+service = lazy_module(__package__ + ".service")
+openapi_document = lazy_module("chalicelib.core.openapi")
 
 
 class Health(Output):
@@ -29,4 +30,4 @@ def health(call: Call) -> Any:
 
 @endpoint(bp, "GET", "/openapi.json", summary="This API as an OpenAPI 3.1 document")
 def openapi(call: Call) -> dict[str, Any]:
-    return build_document()
+    return openapi_document.build_document()

@@ -54,13 +54,13 @@ class Stack:
             aws_access_key_id="testing", aws_secret_access_key="testing")
 
 
-def start_stack(extra_env: dict[str, str] | None = None, timeout: float = 120) -> Stack:
+def start_stack(extra_env: dict[str, str] | None = None, timeout: float = 120, args: tuple[str, ...] = ()) -> Stack:
     aws_port, api_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("AWS_", "ITINERA_", "PYTEST_"))}
     env.update({"ITINERA_AWS_PORT": str(aws_port), "ITINERA_API_PORT": str(api_port),
                 "PYTHONUNBUFFERED": "1", **(extra_env or {})})
-    process = subprocess.Popen([sys.executable, "-m", "tools.stack"], cwd=ROOT, env=env,
+    process = subprocess.Popen([sys.executable, "-m", "tools.stack", *args], cwd=ROOT, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     stack = Stack(f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{aws_port}", process)
     ready = threading.Event()

@@ -324,3 +324,15 @@ def test_my_bookings_newest_first_paginated_and_filtered(api, tokens, hotel):
     assert api.get("/me/bookings", token=tokens["traveler2"]).data["bookings"] == []
     assert api.get("/me/bookings?cursor=forged", token=tokens["traveler"]).status_code == 400
     assert api.get("/me/bookings?status=NOPE", token=tokens["traveler"]).status_code == 400
+
+
+def test_business_metrics_are_emitted_as_emf(api, tokens, hotel, capsys):
+    capsys.readouterr()
+    api.post("/holds", hold_body({"listing_id": hotel, "quantity": 1, "check_in": day(2), "check_out": day(3)}),
+             token=tokens["traveler"], headers=key())
+    api.post("/holds", hold_body({"listing_id": hotel, "quantity": 9, "check_in": day(2), "check_out": day(3)}),
+             token=tokens["traveler"], headers=key())
+    emitted = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+    names = [m["Name"] for doc in emitted for d in doc["_aws"]["CloudWatchMetrics"] for m in d["Metrics"]]
+    assert "HoldsPlaced" in names and "SoldOut" in names
+    assert all(doc["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "Itinera" for doc in emitted)
