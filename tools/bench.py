@@ -258,7 +258,11 @@ SECTIONS: list[Section] = [
     (f"Deployment package, chalice package --stage {STAGE} (target <= {PACKAGE_TARGET_MB:.0f} MB zipped)",
      package_size),
     ("Largest top-level entries of the package", largest_package_entries),
-    # One line per new section, e.g. ("Search at scale", lazy("tools.bench_search:<function>")),
+    ("Search at scale: the same hotel search, catalogs of 1,000 and 20,000 listings "
+     "(targets: items read equal, latency ratio <= 1.3)", lazy("tools.bench_search:search_scale_rows")),
+    ("DynamoDB round trips per booking operation (botocore event hooks)", lazy("tools.bench_booking:round_trips")),
+    ("Hold throughput: service layer vs raw TransactWriteItems of the same shape (target ratio >= 0.6)",
+     lazy("tools.bench_booking:hold_throughput")),
 ]
 
 

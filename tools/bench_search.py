@@ -4,8 +4,9 @@
 
 The same search (40 hotels in PAR with rooms for the same three nights) runs against a catalog
 of 1,000 listings and then of 20,000, the growth being in other cities, other kinds and other
-dates (PAR hotels on sale only on other dates included). It runs in-process against moto's
-ThreadedMotoServer, through the service layer and PynamoDB, with botocore event hooks on the
+dates (PAR hotels on sale only on other dates included). It runs in-process against the
+embedded AWS in server mode (tools.emulator.EmulatorServer: moto's ThreadedMotoServer with
+atomic DynamoDB requests), through the service layer and PynamoDB, with botocore event hooks on the
 DynamoDB clients counting requests and items read (Query: ScannedCount, the items DynamoDB
 reads before the filter; BatchGetItem: items returned). Target: the same items read at both
 sizes, median latency ratio <= 1.3.
@@ -15,11 +16,10 @@ DynamoDB its latency does not depend on the table's size, so if it grows in the 
 growth is the emulator's (moto answers every Query, GSI or not, by iterating over all items of
 the table: moto/dynamodb/models/table.py, Table.query) and not the key design's.
 
-`search_scale_rows()` returns the table's rows; `main()` prints it.
+`search_scale_rows()` returns the table's rows (the `make bench` section); `main()` prints it.
 """
 from __future__ import annotations
 
-import logging
 import os
 import statistics
 import sys
@@ -158,35 +158,48 @@ def _measure(search: Callable[[str | None], tuple[list[Any], str | None]], meter
         if cursor is None:
             break
     latencies.sort()
-    return {"results": results, "items_read": max(items_read), "items_read_varied": len(items_read) > 1,
+    return {"results": results, "items_read": max(items_read),
             "round_trips_per_page": requests / pages, "pages": pages,
             "median_ms": statistics.median(latencies), "p90_ms": latencies[int(len(latencies) * 0.9) - 1]}
 
 
 def search_scale_rows() -> list[dict[str, Any]]:
     """Run the benchmark; one row per catalog size, then a `ratio` row (large / small)."""
-    from moto.server import ThreadedMotoServer
+    import urllib.request
 
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one access log line per request
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    _environment(f"http://{host}:{port}")
+    from tools.emulator import EmulatorServer
+
+    saved = dict(os.environ)
+    server = EmulatorServer().start()
+    # moto's state is per process (other sections may have used it): start empty.
+    urllib.request.urlopen(urllib.request.Request(server.url + "/moto-api/reset", method="POST"), timeout=5)
+    _environment(server.url)
     try:
-        return _run()
+        return _rows(_run())
     finally:
         server.stop()
+        os.environ.clear()
+        os.environ.update(saved)
+        _forget_connections()
+
+
+def _forget_connections() -> None:
+    """PynamoDB caches a connection, endpoint included, per model class (DESIGN pitfall 7)."""
+    from chalicelib.core.config import settings
+    from chalicelib.inventory.models import AvailabilityDay, Listing
+
+    settings.cache_clear()
+    for model in (Listing, AvailabilityDay):
+        model._connection = None
 
 
 def _run() -> list[dict[str, Any]]:
-    from chalicelib.core.config import settings
     from chalicelib.inventory import domain, search
     from chalicelib.inventory.models import AvailabilityDay, Listing
     from chalicelib.inventory.search_rules import SearchParams
 
-    settings.cache_clear()
+    _forget_connections()
     for model in (Listing, AvailabilityDay):
-        model._connection = None  # PynamoDB caches the endpoint per model class
         model.create_table(billing_mode="PAY_PER_REQUEST", wait=True)
     meter = Meter([m._get_connection().connection.client for m in (Listing, AvailabilityDay)])
     check_in = domain.utc_now().date() + timedelta(days=30)
@@ -206,43 +219,40 @@ def _run() -> list[dict[str, Any]]:
                "empty_query_ms": _control_ms(check_in)}
         row["availability_items"] = (rows[-1]["availability_items"] if rows else 0) + len(days)
         rows.append(row)
-    small, large = rows
-    rows.append({"listings": "ratio", "items_read": large["items_read"] / small["items_read"],
-                 "median_ms": large["median_ms"] / small["median_ms"],
-                 "empty_query_ms": large["empty_query_ms"] / small["empty_query_ms"],
-                 "round_trips_per_page": large["round_trips_per_page"] / small["round_trips_per_page"]})
     return rows
 
 
-def format_table(rows: list[dict[str, Any]]) -> str:
-    head = (f"{'catalog':>10} {'avail items':>12} {'results':>8} {'items read/search':>18} "
-            f"{'round trips/page':>17} {'median ms':>10} {'p90 ms':>8} {'empty Query ms':>15}")
-    lines = ["Search scale: hotel, PAR, 3 nights, quantity 1, limit 20 (moto ThreadedMotoServer)", head,
-             "-" * len(head)]
-    for row in rows:
-        if row["listings"] == "ratio":
-            lines.append(f"{'ratio':>10} {'':>12} {'':>8} {row['items_read']:>18.2f} "
-                         f"{row['round_trips_per_page']:>17.2f} {row['median_ms']:>10.2f} {'':>8} "
-                         f"{row['empty_query_ms']:>15.2f}")
-        else:
-            lines.append(f"{row['listings']:>10,} {row['availability_items']:>12,} {row['results']:>8} "
-                         f"{row['items_read']:>18} {row['round_trips_per_page']:>17.1f} "
-                         f"{row['median_ms']:>10.1f} {row['p90_ms']:>8.1f} {row['empty_query_ms']:>15.1f}")
+def _rows(measured: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Presentable rows: one per catalog size, then the ratio of the large to the small."""
+    rows = [{"catalog (listings)": f"{m['listings']:,}", "availability items": m["availability_items"],
+             "results": m["results"], "items read / search": m["items_read"],
+             "round trips / page": m["round_trips_per_page"], "median ms": m["median_ms"],
+             "p90 ms": m["p90_ms"], "empty Query ms": m["empty_query_ms"], "load s": m["load_s"]}
+            for m in measured]
+    small, large = rows
+    rows.append({"catalog (listings)": "ratio", **{
+        k: large[k] / small[k] for k in ("items read / search", "round trips / page", "median ms",
+                                         "empty Query ms")}})
+    return rows
+
+
+def verdict(rows: list[dict[str, Any]]) -> str:
     ratio = rows[-1]
-    items_ok = ratio["items_read"] == 1
-    lines.append(f"items read identical: {'yes' if items_ok else 'NO'}; "
-                 f"latency ratio {ratio['median_ms']:.2f} (target <= 1.3: "
-                 f"{'met' if ratio['median_ms'] <= 1.3 else 'missed'}); "
-                 f"an empty-partition Query grows {ratio['empty_query_ms']:.2f}x in the emulator alone")
-    return "\n".join(lines)
+    return (f"items read identical: {'yes' if ratio['items read / search'] == 1 else 'NO'}; "
+            f"latency ratio {ratio['median ms']:.2f} (target <= 1.3: "
+            f"{'met' if ratio['median ms'] <= 1.3 else 'missed'}); a Query of an empty partition "
+            f"grows {ratio['empty Query ms']:.2f}x in the emulator alone")
 
 
 def main() -> int:
+    from tools.bench import format_table
+
     started = time.monotonic()
     rows = search_scale_rows()
-    print(format_table(rows))
-    loads = ", ".join(f"{r['listings']:,} in {r['load_s']:.0f} s" for r in rows if r["listings"] != "ratio")
-    print(f"(catalogs loaded: {loads}; total {time.monotonic() - started:.0f} s)")
+    title = (f"Search at scale: hotel, PAR, {NIGHTS} nights, quantity 1, limit {PAGE}, "
+             f"{TARGET_HOTELS} results  [{time.monotonic() - started:.0f} s]")
+    print(format_table(title, rows))
+    print(verdict(rows))
     return 0
 
 

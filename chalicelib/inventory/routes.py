@@ -4,13 +4,17 @@ from __future__ import annotations
 from chalice import Blueprint
 
 from ..core.api import Call, endpoint
-from . import faq, service, shapes
+from ..core.lazy import lazy_module
+from . import faq
 from .schemas import (AvailabilityOut, AvailabilityQuery, AvailabilityUpdate, Faq, FaqEntry,
                       ListingOut, ListingPage, ListingPatch, NewListing, NewVendor, PageQuery,
                       SearchPage, SearchQuery, Updated, VendorOut, VendorPage)
 from .search_rules import SearchParams
 
 bp = Blueprint(__name__)
+# Loaded by the first request that needs them (PynamoDB, botocore): see core.lazy.
+service = lazy_module(__package__ + ".service")
+shapes = lazy_module(__package__ + ".shapes")
 VENDORS = ("vendors",)
 ADMINS = ("admins",)
 

@@ -5,61 +5,31 @@ transactions) while travelers hold and release units on the same dates with the 
 context's exact expressions. Afterwards no date may be oversold, every item must satisfy
 `available == capacity - held - sold`, and `held` must equal the units the holders still hold.
 
-moto's threaded server does not serialize DynamoDB requests (a condition and its update can
-interleave with another request in the emulator's Python code), while DynamoDB applies each
-conditional write and each transaction atomically. The server below runs moto's own WSGI app
-behind one lock so the emulator is atomic per request as DynamoDB is; the clients still race
-freely, which is what this test is about.
+The emulator is the project's (tools.emulator): moto's server with DynamoDB requests made
+atomic as DynamoDB's are; the clients race freely, which is what this test is about.
 """
 from __future__ import annotations
 
-import os
 import random
 import threading
+import urllib.request
 from collections import Counter
 from datetime import date, timedelta
 
 import pytest
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
-from werkzeug.serving import make_server
 
 from chalicelib.core.errors import CapacityBelowCommitted, RequestInProgress
 from chalicelib.inventory import availability, service
 from chalicelib.inventory.domain import DaySetting
 from chalicelib.inventory.models import AvailabilityDay, Listing, hold_actions, release_actions
 from tests.conftest import reset_app_state
+from tools.emulator import EmulatorServer
 
 HOLDERS = 6
 VENDORS = 3
 ROUNDS = 40
-
-
-class AtomicMotoServer:
-    def __init__(self) -> None:
-        from moto.moto_server.werkzeug_app import (DomainDispatcherApplication, MotoRequestHandler,
-                                                   create_backend_app)
-        app = DomainDispatcherApplication(create_backend_app)
-        lock = threading.Lock()
-
-        def atomic(environ, start_response):
-            with lock:
-                return list(app(environ, start_response))
-
-        self.server = make_server("127.0.0.1", 0, atomic, threaded=True, request_handler=MotoRequestHandler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def __enter__(self) -> "AtomicMotoServer":
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.shutdown()
-        self.thread.join()
 
 
 def _forget_connections() -> None:
@@ -73,16 +43,18 @@ def _forget_connections() -> None:
 def emulator(monkeypatch):
     for var in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB"):
         monkeypatch.delenv(var, raising=False)
-    with AtomicMotoServer() as server:
+    server = EmulatorServer().start()
+    try:
+        # moto's state is per process: start from an empty emulator.
+        urllib.request.urlopen(urllib.request.Request(server.url + "/moto-api/reset", method="POST"), timeout=5)
         monkeypatch.setenv("AWS_ENDPOINT_URL", server.url)
         _forget_connections()
         for model in (Listing, AvailabilityDay):
             model.create_table(billing_mode="PAY_PER_REQUEST", wait=True)
         yield server
-        for model in (Listing, AvailabilityDay):
-            model.delete_table()
-        _forget_connections()
-    assert "AWS_ENDPOINT_URL" not in os.environ or os.environ["AWS_ENDPOINT_URL"] == server.url
+    finally:
+        _forget_connections()  # no model may keep pointing at a stopped server
+        server.stop()
 
 
 def _hold(listing_id: str, day: str, quantity: int, release: bool = False) -> bool:
