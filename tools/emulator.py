@@ -12,6 +12,10 @@ Two things about moto 5.2.5's DynamoDB matter for a booking system, and both are
 2. `TransactWriteItems` snapshots every table it touches with `copy.deepcopy` to roll back on
    failure, which costs ~0.5 s per transaction once a table holds 15k items. The replacement
    below snapshots only the items the transaction touches.
+3. `Query` walks and sorts every item of the table, on the table and on a GSI alike, so its
+   cost grows with the table where DynamoDB's grows with the partition read. Here a query
+   starts from the items of its partition: the table's own hash bucket, or a per-index map
+   from hash value to items, rebuilt after any write (a generation counter).
 
 Everything else is moto's own server. Tests that need the emulator in server mode use
 `EmulatorServer` (a drop-in for moto's ThreadedMotoServer).
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import inspect
 import json
 import sys
 import threading
@@ -29,6 +34,7 @@ from moto.dynamodb.exceptions import (ConditionalCheckFailed, MockValidationExce
                                       MultipleTransactionsException, TooManyTransactionsException,
                                       TransactionCanceledException, TransactWriteSingleOpException)
 from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.models.table import Table
 from moto.dynamodb.models import get_filter_expression as condition_of
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
@@ -128,6 +134,57 @@ def sent_emails() -> list[dict[str, Any]]:
     return messages
 
 
+# --- Query by partition ------------------------------------------------------------------------
+
+_generation = 0  # bumped by every DynamoDB write request (see SerializedDynamoDB)
+_index_maps: dict[tuple[int, str], tuple[int, dict[Any, list[Any]]]] = {}
+_WRITES = ("PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems",
+           "CreateTable", "DeleteTable", "UpdateTable", "RestoreTableFromBackup", "ExecuteStatement",
+           "BatchExecuteStatement", "ExecuteTransaction", "ImportTable")
+_original_query = Table.query
+_query_signature = inspect.signature(_original_query)
+
+
+def _partition(table: Any, hash_key: Any, index_name: str | None,
+               hash_conditions: list[tuple[str, Any]] | None) -> list[Any] | None:
+    """The candidate items of one partition, or None to let moto look at everything."""
+    if index_name is None:
+        if hash_key is None:
+            return None
+        bucket = table.items.get(hash_key)
+        if bucket is None:
+            return []
+        return list(bucket.values()) if table.range_key_attr else [bucket]
+    if not hash_conditions or len(hash_conditions) != 1:
+        return None
+    attribute, value = hash_conditions[0]
+    cached = _index_maps.get((id(table), attribute))
+    if cached is None or cached[0] != _generation:
+        by_value: dict[Any, list[Any]] = {}
+        for item in table.all_items():
+            key = item.attrs.get(attribute)
+            if key is not None:
+                by_value.setdefault(key, []).append(item)
+        cached = (_generation, by_value)
+        _index_maps[(id(table), attribute)] = cached
+    return cached[1].get(value, [])
+
+
+def query(self: Table, *args: Any, **kwargs: Any) -> Any:
+    bound = _query_signature.bind(self, *args, **kwargs)
+    candidates = _partition(self, bound.arguments.get("hash_key"), bound.arguments.get("index_name"),
+                            bound.arguments.get("hash_key_conditions"))
+    if candidates is None:
+        return _original_query(self, *args, **kwargs)
+    # moto's query takes its candidates from all_items(); hand it the partition only. Safe
+    # because DynamoDB requests run one at a time (SerializedDynamoDB).
+    self.all_items = lambda: candidates  # type: ignore[method-assign]
+    try:
+        return _original_query(self, *args, **kwargs)
+    finally:
+        del self.all_items
+
+
 class SerializedDynamoDB:
     """WSGI middleware: one DynamoDB request at a time (see the module docstring), and the
     local mailbox at SES_MESSAGES_PATH."""
@@ -140,8 +197,12 @@ class SerializedDynamoDB:
             body = json.dumps({"messages": sent_emails()}).encode()
             start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
             return [body]
-        if environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        if target.startswith("DynamoDB_"):
+            global _generation
             with _DYNAMODB_LOCK:
+                if target.rsplit(".", 1)[-1] in _WRITES:
+                    _generation += 1
                 # Materialize the body inside the lock: the work happens while iterating.
                 return list(self.app(environ, start_response))
         return self.app(environ, start_response)
@@ -150,6 +211,7 @@ class SerializedDynamoDB:
 def install() -> None:
     """Patch moto's DynamoDB backend; idempotent."""
     DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+    Table.query = query  # type: ignore[method-assign]
 
 
 def make_app() -> Any:

@@ -76,3 +76,32 @@ def test_failed_transaction_restores_only_what_it_touched(dynamodb):
     assert reasons[2]["Item"]["n"] == {"N": "7"}
     assert client.get_item(TableName="days", Key={"pk": {"S": "a"}, "sk": {"S": "1"}})["Item"]["n"] == {"N": "1"}
     assert "Item" not in client.get_item(TableName="days", Key={"pk": {"S": "new"}, "sk": {"S": "1"}})
+
+
+def test_queries_read_their_partition_and_see_every_write(dynamodb):
+    _, client = dynamodb
+    client.create_table(
+        TableName="books", BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[{"AttributeName": a, "AttributeType": "S"} for a in ("pk", "sk", "state")],
+        GlobalSecondaryIndexes=[{"IndexName": "by-state", "Projection": {"ProjectionType": "ALL"},
+                                 "KeySchema": [{"AttributeName": "state", "KeyType": "HASH"}]}])
+    for i in range(30):
+        client.put_item(TableName="books", Item={"pk": {"S": f"p{i % 3}"}, "sk": {"S": f"{i:02d}"},
+                                                 "state": {"S": "HELD" if i % 2 else "DONE"}})
+
+    def by_state(state):
+        return sorted(i["sk"]["S"] for i in client.query(
+            TableName="books", IndexName="by-state", KeyConditionExpression="#s = :s",
+            ExpressionAttributeNames={"#s": "state"}, ExpressionAttributeValues={":s": {"S": state}})["Items"])
+
+    base = client.query(TableName="books", KeyConditionExpression="pk = :p AND sk > :s",
+                        ExpressionAttributeValues={":p": {"S": "p1"}, ":s": {"S": "10"}})["Items"]
+    assert [i["sk"]["S"] for i in base] == ["13", "16", "19", "22", "25", "28"]
+    assert len(by_state("HELD")) == 15
+    client.update_item(TableName="books", Key={"pk": {"S": "p1"}, "sk": {"S": "01"}},
+                       UpdateExpression="REMOVE #s", ExpressionAttributeNames={"#s": "state"})
+    client.delete_item(TableName="books", Key={"pk": {"S": "p0"}, "sk": {"S": "03"}})
+    client.put_item(TableName="books", Item={"pk": {"S": "p9"}, "sk": {"S": "99"}, "state": {"S": "HELD"}})
+    assert by_state("HELD") == sorted({f"{i:02d}" for i in range(1, 30, 2)} - {"01", "03"} | {"99"})
+    assert by_state("NOPE") == []
