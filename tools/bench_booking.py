@@ -43,6 +43,8 @@ class _Env:
         from infra.resources import models
         from tools.bootstrap import create_queues, create_tables
 
+        from chalicelib.core.observability import logger
+        logger.setLevel("ERROR")  # the service logs every hold at INFO: not the benchmark's output
         settings.cache_clear()
         aws.reset_clients()
         queues.reset_queue_urls()

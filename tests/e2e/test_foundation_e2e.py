@@ -91,3 +91,25 @@ def test_a_port_in_use_gets_one_clear_line(stack):
     assert result.returncode != 0
     assert f"port {aws_port}" in result.stderr and "in use" in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_ctrl_c_stops_everything_cleanly():
+    """SIGINT (what Ctrl-C sends) stops the API, the workers and the emulator; the ports are free again."""
+    from tests.e2e.conftest import start_stack, stop_stack
+    from tools.stack import port_free
+
+    stack = start_stack(args=("--no-seed",))
+    api_port = int(stack.api_url.rsplit(":", 1)[1])
+    aws_port = int(stack.aws_url.rsplit(":", 1)[1])
+    assert requests.get(stack.url("/health"), timeout=10).status_code == 200
+    assert stop_stack(stack) == 0
+    deadline = time.monotonic() + 5
+    while "Stopped." not in "".join(stack.output) and time.monotonic() < deadline:
+        time.sleep(0.1)  # the reader thread may still be draining the pipe
+    output = "".join(stack.output)
+    assert "Stopping Itinera" in output and "Stopped." in output
+    assert "Traceback" not in output
+    deadline = time.monotonic() + 10
+    while not (port_free("127.0.0.1", api_port) and port_free("127.0.0.1", aws_port)):
+        assert time.monotonic() < deadline, "a child process still holds a port"
+        time.sleep(0.2)
