@@ -7,6 +7,7 @@ from pydantic import Field, model_validator
 
 from ..core.pagination import Cursor, Limit, Page
 from ..core.schemas import Email, Input, Money, Output, Query
+from ..inventory.schemas import Policy  # the listing's policy, as copied into the booking
 from .domain import STATUSES
 
 _ID = r"^[A-Za-z0-9_-]{1,80}$"
@@ -49,11 +50,6 @@ class PaymentRequest(Input):
 
 class CancelRequest(Input):
     reason: str | None = Field(default=None, max_length=500)
-
-
-class Policy(Output):
-    free_until_hours: int
-    refund_percent_after: int
 
 
 class BookingItemOut(Output):
