@@ -38,13 +38,20 @@ PASSWORD_POLICY: dict[str, Any] = {
 USER_POOL_SCHEMA: list[dict[str, Any]] = [
     {"Name": "email", "AttributeDataType": "String", "Required": True, "Mutable": True},
     {"Name": "name", "AttributeDataType": "String", "Required": False, "Mutable": True},
-    {"Name": "vendor_id", "AttributeDataType": "String", "Mutable": True,
+    # Immutable: set once, by an admin, when the vendor's user is created (AdminCreateUser);
+    # nobody can change it afterwards, not even through the admin API.
+    {"Name": "vendor_id", "AttributeDataType": "String", "Mutable": False,
      "StringAttributeConstraints": {"MinLength": "1", "MaxLength": "64"}},
 ]
+
+# What a user may change about themselves with their own access token (UpdateUserAttributes).
+# Never custom:vendor_id: a vendor who could write it could become another vendor.
+USER_WRITABLE_ATTRIBUTES = ["email", "name"]
 
 APP_CLIENT: dict[str, Any] = {
     "ExplicitAuthFlows": ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
     "ReadAttributes": ["email", "name", "custom:vendor_id"],
+    "WriteAttributes": USER_WRITABLE_ATTRIBUTES,
     "GenerateSecret": False,
 }
 

@@ -240,10 +240,13 @@ def gateway_responses() -> dict[str, dict[str, Any]]:
     """
     out = {}
     for response_type, (status, code, message) in GATEWAY_RESPONSES.items():
-        response: dict[str, Any] = {
-            "responseTemplates": {"application/json": _error_body(code, message)}}
+        # Every response carries X-Request-Id (API.md), API Gateway's own answers included.
+        parameters = {"gatewayresponse.header.X-Request-Id": "context.requestId"}
         if code == "RATE_LIMITED":
-            response["responseParameters"] = {"gatewayresponse.header.Retry-After": "'1'"}
+            parameters["gatewayresponse.header.Retry-After"] = "'1'"
+        response: dict[str, Any] = {
+            "responseParameters": parameters,
+            "responseTemplates": {"application/json": _error_body(code, message)}}
         if status is not None:
             response["statusCode"] = status
         out[response_type] = response

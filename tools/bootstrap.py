@@ -69,6 +69,12 @@ def create_user_pool(idp: Any) -> tuple[str, str]:
     if client is None:
         client = idp.create_user_pool_client(UserPoolId=pool_id, ClientName=client_name,
                                              **resources.APP_CLIENT)["UserPoolClient"]
+    else:
+        # An existing client gets the declared settings again (its read/write attributes
+        # included), so a pool bootstrapped by an older version cannot keep looser ones.
+        settings = {k: v for k, v in resources.APP_CLIENT.items() if k != "GenerateSecret"}
+        idp.update_user_pool_client(UserPoolId=pool_id, ClientId=client["ClientId"],
+                                    ClientName=client_name, **settings)
     return pool_id, client["ClientId"]
 
 

@@ -28,6 +28,8 @@ STAFF = ("agents", "admins")
 def load_for(viewer: Principal, booking_id: str) -> Booking:
     """The booking if the viewer may see it: its traveler, or staff. Else 404 (not 403: the
     existence of another traveler's booking is not revealed)."""
+    if not domain.is_booking_id(booking_id):
+        raise NotFound("No such booking.")
     try:
         booking = Booking.get(booking_id, consistent_read=True)
     except Booking.DoesNotExist:
@@ -67,6 +69,7 @@ def cancellation_quote(viewer: Principal, booking_id: str, now: float | None = N
                 "policy": "Nothing has been charged yet: cancelling releases the hold at no cost."}
     if booking.status != domain.CONFIRMED:
         raise InvalidState(f"A {booking.status} booking cannot be cancelled.", {"status": booking.status})
+    _refuse_if_started(booking, now)
     until = domain.quote_valid_until([(policy, first) for _, policy, first in items],
                                      datetime.fromtimestamp(now, tz=timezone.utc))
     words = " ".join(dict.fromkeys(_policy_words(policy, first) for _, policy, first in items))
@@ -92,6 +95,7 @@ def cancel(viewer: Principal, booking_id: str, reason: str | None, now: float | 
         enqueue_email(booking_id, "cancelled", refund=0)
         return 200, booking_view(booking, viewer, now)
     if booking.status == domain.CONFIRMED:
+        _refuse_if_started(booking, now)
         refund = refund_due(booking, now)
         actions = lifecycle.move(booking, domain.CANCELLING, now, by=by, pending_until=int(now) + REDRIVE_SECONDS,
                                  entries=[lifecycle.entry(now, status=domain.CANCELLING, by=by, note=reason)],
@@ -107,6 +111,12 @@ def cancel(viewer: Principal, booking_id: str, reason: str | None, now: float | 
         queues.send(queues.CANCELLATIONS, {"type": "cancel", "booking_id": booking_id})
         return 202, booking_view(booking, viewer, now)
     raise InvalidState(f"A {booking.status} booking cannot be cancelled.", {"status": booking.status})
+
+
+def _refuse_if_started(booking: Booking, now: float) -> None:
+    if domain.has_started(booking.first_date, datetime.fromtimestamp(now, tz=timezone.utc)):
+        raise InvalidState("The booking has started (its first date has begun) and can no longer be "
+                           "cancelled; contact support.", {"first_date": booking.first_date})
 
 
 def _state_changed(booking_id: str) -> InvalidState:

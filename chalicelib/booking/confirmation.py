@@ -14,7 +14,7 @@ from . import domain, lifecycle
 from .models import Booking
 from .notifications import enqueue_email
 from .payments import provider as payment_provider
-from .payments.port import CaptureFailed
+from .payments.port import Capture, CaptureFailed
 from .transactions import LabelledTransaction
 
 WORKER = "confirmation-worker"
@@ -32,12 +32,14 @@ def confirm_booking(booking_id: str, now: float | None = None) -> str:
         if booking.status == domain.CONFIRMED and "confirmed" not in (booking.notified or []):
             enqueue_email(booking_id, "confirmed")  # the first delivery committed but did not get to notify
         return "skipped"
-    provider = payment_provider()
-    try:
-        capture = provider.capture(booking.payment_id, amount=int(booking.authorized_amount),
-                                   idempotency_key=domain.provider_key(booking_id, "capture"))
-    except CaptureFailed as exc:
-        return _fail(booking, exc.reason, now)
+    if not booking.payment_id:
+        capture = Capture(payment_id="", amount=0, capture_id="")  # a free booking: nothing to take
+    else:
+        try:
+            capture = payment_provider().capture(booking.payment_id, amount=int(booking.authorized_amount),
+                                                 idempotency_key=domain.provider_key(booking_id, "capture"))
+        except CaptureFailed as exc:
+            return _fail(booking, exc.reason, now)
 
     t = LabelledTransaction()
     lifecycle.sell_units(t, booking)
@@ -61,7 +63,8 @@ def confirm_booking(booking_id: str, now: float | None = None) -> str:
 def _fail(booking: Booking, reason: str, now: float) -> str:
     """Capture failed: void the authorization, release the units, FAILED."""
     provider = payment_provider()
-    provider.void(booking.payment_id, idempotency_key=domain.provider_key(booking.booking_id, "void"))
+    provider.void(booking.payment_id,
+                  idempotency_key=domain.provider_key(booking.booking_id, "void", booking.payment_id))
     t = LabelledTransaction()
     lifecycle.release_units(t, booking, sold=False)
     ledger_action = lifecycle.ledger(t, booking, "void", int(booking.authorized_amount), now, actor=WORKER,

@@ -51,17 +51,31 @@ def is_expired(expires_at: int, now: int) -> bool:
     return now >= expires_at
 
 
-def available_actions(status: str, *, expires_at: int, now: int, is_staff: bool,
-                      refundable: int) -> list[str]:
-    """What the caller may do now, in the order a client would show them."""
+def available_actions(status: str, *, expires_at: int, now: int, is_owner: bool, is_staff: bool,
+                      refundable: int, started: bool = False) -> list[str]:
+    """What the caller may do now, in the order a client would show them: the traveler pays
+    and cancels their own booking; agents and admins cancel any booking and refund."""
     actions: list[str] = []
     if status == HELD and not is_expired(expires_at, now):
-        actions += ["pay", "cancel"]
-    elif status == CONFIRMED:
+        if is_owner:
+            actions.append("pay")
+        if is_owner or is_staff:
+            actions.append("cancel")
+    elif status == CONFIRMED and not started and (is_owner or is_staff):
         actions.append("cancel")
     if is_staff and status in (CONFIRMED, CANCELLED) and refundable > 0:
         actions.append("refund")
     return actions
+
+
+def is_booking_id(value: str) -> bool:
+    """Path ids are checked before they reach DynamoDB (an over-long key is a 5xx there)."""
+    return len(value) == 23 and value.startswith("bk_") and all(c in "0123456789abcdef" for c in value[3:])
+
+
+def has_started(first_date: str, now: datetime) -> bool:
+    """A booking has started at 00:00 UTC of its first date: it can no longer be cancelled."""
+    return now >= _starts_at(date.fromisoformat(first_date))
 
 
 def _starts_at(first_day: date) -> datetime:

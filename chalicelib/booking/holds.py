@@ -27,6 +27,9 @@ from .transactions import CHECK, PUT, UPDATE, LabelledTransaction
 from .views import booking_view, iso_precise
 
 MAX_ATTEMPTS = 4
+# A hold is one TransactWriteItems (at most 100 items): the (listing, date) counters plus the
+# booking, its reference, vendor links, the idempotency record and the traveler's counter.
+MAX_HELD_DATES = 80
 
 
 @dataclass(frozen=True)
@@ -64,9 +67,20 @@ def _wanted(request: HoldRequest, today: date) -> list[WantedItem]:
                 errors[f"items.{i}"] = "books a date of a listing that another item already books"
             seen.add((item.listing_id, day))
         wanted.append(WantedItem(i, item.listing_id, item.quantity, [d.isoformat() for d in days], item))
+    if not errors and len(seen) > MAX_HELD_DATES:
+        errors["items"] = (f"a booking holds at most {MAX_HELD_DATES} (listing, date) pairs; this one "
+                           f"needs {len(seen)}: split the trip")
     if errors:
         raise ValidationError.for_fields(errors)
     return wanted
+
+
+def _dates_by_listing(wanted: list[WantedItem]) -> dict[str, list[str]]:
+    """Every date each listing is needed on, across items (two flights on one listing)."""
+    by_listing: dict[str, list[str]] = {}
+    for w in wanted:
+        by_listing.setdefault(w.listing_id, []).extend(w.dates)
+    return by_listing
 
 
 def _check_quotes(wanted: list[WantedItem], quotes: dict[str, reservations.Quote]) -> str:
@@ -170,7 +184,7 @@ def place_hold(user: Principal, request: HoldRequest, idempotency_key: str,
     if request.promo_code is not None:
         raise PromoInvalid("This promotion code is not valid.", {"field": "promo_code"})
     for attempt in range(MAX_ATTEMPTS):
-        quotes = reservations.quote({w.listing_id: w.dates for w in wanted})
+        quotes = reservations.quote(_dates_by_listing(wanted))
         currency = _check_quotes(wanted, quotes)
         booking = _new_booking(user, request, wanted, quotes, currency, now)
         response = booking_view(booking, user, now)

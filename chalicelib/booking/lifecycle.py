@@ -73,6 +73,9 @@ def ledger(t: LabelledTransaction, booking: Booking, kind: str, amount: int, now
            reason: str | None = None, provider_ref: str | None = None) -> Action:
     """Append a ledger entry; returns the booking action that advances `ledger_seq` (the
     booking's update is conditioned on its status, so two writers never take the same seq)."""
+    if amount == 0:
+        # No money moves (a free booking): the ledger records money movements only.
+        return Booking.ledger_seq.set(int(booking.ledger_seq or 0))
     seq = int(booking.ledger_seq or 0) + 1
     record = LedgerEntry(booking.booking_id, seq, at=iso(now), kind=kind, amount=amount,
                          currency=booking.currency, actor=actor, reason=reason, provider_ref=provider_ref)

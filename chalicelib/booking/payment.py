@@ -24,7 +24,7 @@ from ..core.observability import count, logger
 from . import domain, lifecycle
 from .models import Booking
 from .payments import provider as payment_provider
-from .payments.port import Declined, InvalidPaymentMethod, ProviderUnavailable, looks_like_card_number
+from .payments.port import Authorization, Declined, InvalidPaymentMethod, ProviderUnavailable, looks_like_card_number
 from .schemas import PaymentRequest
 from .transactions import LabelledTransaction
 from .views import booking_view
@@ -102,6 +102,8 @@ def pay(user: Principal, booking_id: str, request: PaymentRequest, idempotency_k
     if looks_like_card_number(method):
         # Refused before anything is stored or logged: card data never enters Itinera.
         raise RawCardNumber("Send a payment provider token, never a card number.", {"field": "payment_method"})
+    if not domain.is_booking_id(booking_id):
+        raise NotFound("No such booking.")
     key = idempotency.record_key("payment", user.user_id, idempotency_key)
     request_hash = domain.fingerprint("POST /bookings/{id}/payment", booking_id, method)
     lock = f"{key}|{request_hash}"
@@ -113,19 +115,25 @@ def pay(user: Principal, booking_id: str, request: PaymentRequest, idempotency_k
         raise _why_not_payable(booking_id, user, now)
 
     provider = payment_provider()
-    try:
-        authorization = provider.authorize(
-            amount=int(booking.amount), currency=booking.currency, payment_method=method,
-            idempotency_key=domain.provider_key(booking_id, "authorize", request_hash),
-            metadata={"booking_id": booking_id, "reference": booking.reference})
-    except Declined as exc:
-        return _declined(booking, lock, key, request_hash, exc.reason, now)
-    except InvalidPaymentMethod as exc:
-        _release_lock(booking, lock)
-        raise ValidationError.for_fields({"payment_method": "is not a payment method the provider accepts"}) from exc
-    except ProviderUnavailable as exc:
-        _release_lock(booking, lock)
-        raise ServiceUnavailable("The payment provider is unavailable; retry with the same Idempotency-Key.") from exc
+    if int(booking.amount) == 0:
+        # A free booking (vendors may price a date at 0): nothing to authorize or capture.
+        authorization = Authorization(payment_id="", amount=0, currency=booking.currency)
+    else:
+        try:
+            authorization = provider.authorize(
+                amount=int(booking.amount), currency=booking.currency, payment_method=method,
+                idempotency_key=domain.provider_key(booking_id, "authorize", request_hash),
+                metadata={"booking_id": booking_id, "reference": booking.reference})
+        except Declined as exc:
+            return _declined(booking, lock, key, request_hash, exc.reason, now)
+        except InvalidPaymentMethod as exc:
+            _release_lock(booking, lock)
+            raise ValidationError.for_fields(
+                {"payment_method": "is not a payment method the provider accepts"}) from exc
+        except ProviderUnavailable as exc:
+            _release_lock(booking, lock)
+            raise ServiceUnavailable("The payment provider is unavailable; retry with the same "
+                                     "Idempotency-Key.") from exc
 
     t = LabelledTransaction()
     ledger_action = lifecycle.ledger(t, booking, "authorization", authorization.amount, now, actor="traveler",
@@ -134,11 +142,11 @@ def pay(user: Principal, booking_id: str, request: PaymentRequest, idempotency_k
         booking, domain.CONFIRMING, now, by="traveler", pending_until=int(now) + REDRIVE_SECONDS,
         entries=[lifecycle.entry(now, event="payment_authorized", by="traveler", amount=authorization.amount),
                  lifecycle.entry(now, status=domain.CONFIRMING, by="traveler")],
-        extra=[ledger_action, Booking.payment_id.set(authorization.payment_id),
-               Booking.payment_provider.set(provider.name),
-               Booking.authorized_amount.set(authorization.amount),
-               Booking.payment_lock.remove(), Booking.payment_lock_until.remove()])
-    booking.payment_id, booking.authorized_amount = authorization.payment_id, authorization.amount
+        extra=[ledger_action, Booking.authorized_amount.set(authorization.amount),
+               Booking.payment_lock.remove(), Booking.payment_lock_until.remove()]
+        + ([Booking.payment_id.set(authorization.payment_id), Booking.payment_provider.set(provider.name)]
+           if authorization.payment_id else []))
+    booking.payment_id, booking.authorized_amount = authorization.payment_id or None, authorization.amount
     response = booking_view(booking, user, now)
     t.add("update", ("booking",), lambda tx: tx.update(
         Booking(booking_id), actions=actions,
@@ -147,13 +155,17 @@ def pay(user: Principal, booking_id: str, request: PaymentRequest, idempotency_k
     lifecycle.hold_ended(t, booking.traveler_id)
     failures = t.commit()
     if failures:
-        labels = lifecycle.failed_labels(failures)
-        if "idempotency" in labels:
-            previous = idempotency.previous_response(key, request_hash)
+        # Nothing was recorded: the hold expired or was cancelled while the provider answered,
+        # or this key already answered another request. Either way the authorization we just
+        # made must not stay open, and the lock must not block the next attempt.
+        if authorization.payment_id:
+            provider.void(authorization.payment_id,
+                          idempotency_key=domain.provider_key(booking_id, "void", authorization.payment_id))
+        _release_lock(booking, lock)
+        if "idempotency" in lifecycle.failed_labels(failures):
+            previous = idempotency.previous_response(key, request_hash)  # 422 if another body
             if previous is not None:
                 return previous
-        # The hold expired (or was cancelled) while the provider answered: give the money back.
-        provider.void(authorization.payment_id, idempotency_key=domain.provider_key(booking_id, "void"))
         raise _why_not_payable(booking_id, user, now)
     count("PaymentsAuthorized")
     logger.info("payment authorized", extra={"booking_id": booking_id, "amount": authorization.amount})

@@ -9,7 +9,7 @@ from ..core import pagination
 from ..core.auth import Principal
 from .cancellation import load_for
 from .models import Booking, VendorBooking
-from .views import booking_view
+from .views import booking_view, vendor_view
 
 
 def get_booking(viewer: Principal, booking_id: str) -> dict[str, Any]:
@@ -31,42 +31,35 @@ def list_my_bookings(viewer: Principal, *, status: str | None, limit: int, curso
 
 def list_vendor_bookings(viewer: Principal, *, start: str | None, end: str | None, status: str | None,
                          limit: int, cursor: str | None) -> dict[str, Any]:
-    """Bookings that include the vendor's listings whose first date is in [start, end]."""
+    """Bookings that include the vendor's listings, by first date in [start, end], each shown
+    with only this vendor's items. One link per (vendor, booking) is queried by key range and
+    the bookings are fetched 25 at a time; one booking more than the page tells whether there
+    is a next page."""
     vendor_id = viewer.vendor_id or ""
     scope = f"vendor-bookings:{vendor_id}:{start}:{end}:{status or ''}"
     after = pagination.decode(cursor, scope=scope).get("after") if cursor else None
     if after is not None and not isinstance(after, str):
         raise pagination.invalid_cursor()
-    low, high = (start or "0000"), (end or "9999") + "#~"
-    condition = VendorBooking.sort_key.between(low, high)
-    if after:
-        condition = VendorBooking.sort_key.between(after + "\x00", high) if after < high else None
-    bookings: list[Booking] = []
-    last_key = None
-    if condition is not None:
-        links = VendorBooking.query(vendor_id, condition, page_size=100)
-        batch: list[tuple[str, str]] = []
-        for link in links:
-            batch.append((link.sort_key, link.booking_id))
+    low, high = (after + "\x00") if after else (start or "0000"), (end or "9999") + "#~"
+    found: list[tuple[str, Booking]] = []
+    if low <= high:
+        batch: list[VendorBooking] = []
+        for link in VendorBooking.query(vendor_id, VendorBooking.sort_key.between(low, high), page_size=100):
+            batch.append(link)
             if len(batch) == 25:
-                last_key = _collect(batch, status, bookings, limit)
+                found += _matching(batch, status)
                 batch = []
-                if last_key:
+                if len(found) > limit:
                     break
-        if batch and not last_key:
-            last_key = _collect(batch, status, bookings, limit)
-    now = time.time()
-    return {"bookings": [booking_view(b, viewer, now) for b in bookings],
-            "next_cursor": pagination.encode({"after": last_key}, scope=scope) if last_key else None}
+        if batch and len(found) <= limit:
+            found += _matching(batch, status)
+    page = found[:limit]
+    next_cursor = pagination.encode({"after": page[-1][0]}, scope=scope) if len(found) > limit else None
+    return {"bookings": [vendor_view(booking, vendor_id) for _, booking in page], "next_cursor": next_cursor}
 
 
-def _collect(batch: list[tuple[str, str]], status: str | None, into: list[Booking], limit: int) -> str | None:
-    """Adds the batch's bookings in key order; returns the sort key to resume after once full."""
-    found = {b.booking_id: b for b in Booking.batch_get([booking_id for _, booking_id in batch])}
-    for sort_key, booking_id in batch:
-        booking = found.get(booking_id)
-        if booking is not None and (status is None or booking.status == status):
-            into.append(booking)
-            if len(into) == limit:
-                return sort_key
-    return None
+def _matching(links: list[VendorBooking], status: str | None) -> list[tuple[str, Booking]]:
+    """The links' bookings (one BatchGetItem), in link order, with the status asked for."""
+    bookings = {b.booking_id: b for b in Booking.batch_get([link.booking_id for link in links])}
+    return [(link.sort_key, bookings[link.booking_id]) for link in links
+            if link.booking_id in bookings and (status is None or bookings[link.booking_id].status == status)]

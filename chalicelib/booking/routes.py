@@ -8,7 +8,7 @@ from chalice import Blueprint, Response
 from ..core.api import Call, endpoint
 from ..core.lazy import lazy_module
 from .schemas import (BookingOut, BookingPage, CancellationQuote, CancelRequest, HoldRequest,
-                      MyBookingsQuery, PaymentRequest, VendorBookingsQuery)
+                      MyBookingsQuery, PaymentRequest, VendorBookingPage, VendorBookingsQuery)
 
 bp = Blueprint(__name__)
 service = lazy_module(__package__ + ".service")
@@ -40,7 +40,7 @@ def my_bookings(call: Call) -> dict[str, Any]:
     return service.list_my_bookings(call.user, status=q.status, limit=q.limit, cursor=q.cursor)
 
 
-@endpoint(bp, "GET", "/vendor/bookings", roles=("vendors",), query=VendorBookingsQuery, response=BookingPage,
+@endpoint(bp, "GET", "/vendor/bookings", roles=("vendors",), query=VendorBookingsQuery, response=VendorBookingPage,
           summary="Bookings that include my listings, by first date")
 def vendor_bookings(call: Call) -> dict[str, Any]:
     q = call.query
@@ -66,7 +66,7 @@ def cancellation_quote(call: Call) -> dict[str, Any]:
 
 
 @endpoint(bp, "POST", "/bookings/{booking_id}/cancel", roles=TRAVELERS_AND_STAFF, body=CancelRequest,
-          response=BookingOut, status=202,
+          response=BookingOut, status=202, other_statuses=(200,),
           summary="Cancel: a hold at once (200), a confirmed booking through the refund worker (202)",
           errors=("NOT_FOUND", "INVALID_STATE"))
 def cancel(call: Call) -> Response:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from pydantic import Field, model_validator
+from pydantic import Field, StrictInt, model_validator
 
 from ..core.pagination import Cursor, Limit, Page
 from ..core.schemas import Email, Input, Money, Output, Query
@@ -15,7 +15,7 @@ _ID = r"^[A-Za-z0-9_-]{1,80}$"
 
 class HoldItemIn(Input):
     listing_id: str = Field(pattern=_ID)
-    quantity: int = Field(ge=1, description="Units (seats, rooms, tickets); at most 10 by default")
+    quantity: StrictInt = Field(ge=1, le=1000, description="Units (seats, rooms, tickets); at most 10 by default")
     date: dt.date | None = Field(default=None, description="Flight, event or service date")
     check_in: dt.date | None = Field(default=None, description="Hotel: first night")
     check_out: dt.date | None = Field(default=None, description="Hotel: departure day (not a night)")
@@ -98,6 +98,20 @@ class BookingOut(Output):
 
 class BookingPage(Page):
     bookings: list[BookingOut]
+
+
+class VendorBookingOut(Output):
+    booking_id: str
+    reference: str
+    status: str
+    items: list[BookingItemOut] = Field(description="This vendor's items only")
+    amount: Money = Field(description="The sum of this vendor's items")
+    contact: ContactOut | None = Field(default=None, description="Once the booking is paid for")
+    created_at: str
+
+
+class VendorBookingPage(Page):
+    bookings: list[VendorBookingOut]
 
 
 class MyBookingsQuery(Query):

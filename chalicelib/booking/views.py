@@ -25,11 +25,12 @@ def money(amount: int | float | None, currency: str) -> dict[str, Any]:
     return {"amount": int(amount or 0), "currency": currency}
 
 
-def booking_view(booking: Booking, viewer: Principal | None = None, now: float | None = None) -> dict[str, Any]:
-    now = time.time() if now is None else now
+def _items(booking: Booking, vendor_id: str | None = None) -> list[dict[str, Any]]:
     currency = booking.currency
     items = []
     for item in booking.items:
+        if vendor_id is not None and item.vendor_id != vendor_id:
+            continue
         shown: dict[str, Any] = {"listing_id": item.listing_id, "kind": item.kind, "title": item.title,
                                  "vendor_id": item.vendor_id, "quantity": int(item.quantity),
                                  "amount": money(item.amount, currency),
@@ -41,6 +42,30 @@ def booking_view(booking: Booking, viewer: Principal | None = None, now: float |
         else:
             shown["check_in"], shown["check_out"] = item.check_in, item.check_out
         items.append(shown)
+    return items
+
+
+# A vendor learns who is coming once the booking is paid for, not from a lapsed hold.
+_CONTACT_VISIBLE_TO_VENDORS = (domain.CONFIRMED, domain.CANCELLING, domain.CANCELLED)
+
+
+def vendor_view(booking: Booking, vendor_id: str) -> dict[str, Any]:
+    """A booking as one of its vendors sees it: only that vendor's items and their amount."""
+    items = _items(booking, vendor_id)
+    view: dict[str, Any] = {
+        "booking_id": booking.booking_id, "reference": booking.reference, "status": booking.status,
+        "items": items, "amount": money(sum(i["amount"]["amount"] for i in items), booking.currency),
+        "created_at": booking.created_at}
+    if booking.status in _CONTACT_VISIBLE_TO_VENDORS:
+        view["contact"] = {k: v for k, v in (("email", booking.contact.email), ("name", booking.contact.name),
+                                             ("phone", booking.contact.phone)) if v is not None}
+    return view
+
+
+def booking_view(booking: Booking, viewer: Principal | None = None, now: float | None = None) -> dict[str, Any]:
+    now = time.time() if now is None else now
+    currency = booking.currency
+    items = _items(booking)
     timeline = []
     for entry in booking.timeline:
         shown = {k: v for k, v in (("at", entry.at), ("status", entry.status), ("event", entry.event),
@@ -51,7 +76,7 @@ def booking_view(booking: Booking, viewer: Principal | None = None, now: float |
     captured, refunded = int(booking.captured_amount or 0), int(booking.refunded_amount or 0)
     is_staff = bool(viewer and viewer.has_any(STAFF))
     # Actions are the viewer's own: a vendor looking at a booking of its listing has none.
-    may_act = viewer is None or is_staff or viewer.user_id == booking.traveler_id
+    is_owner = viewer is None or viewer.user_id == booking.traveler_id
     view: dict[str, Any] = {
         "booking_id": booking.booking_id, "reference": booking.reference, "status": booking.status,
         "items": items,
@@ -60,8 +85,9 @@ def booking_view(booking: Booking, viewer: Principal | None = None, now: float |
         "amount": money(booking.amount, currency),
         "captured_amount": money(captured, currency), "refunded_amount": money(refunded, currency),
         "available_actions": domain.available_actions(
-            booking.status, expires_at=int(booking.expires_at), now=int(now), is_staff=is_staff,
-            refundable=captured - refunded) if may_act else [],
+            booking.status, expires_at=int(booking.expires_at), now=int(now), is_owner=is_owner,
+            is_staff=is_staff, refundable=captured - refunded,
+            started=domain.has_started(booking.first_date, datetime.fromtimestamp(now, tz=timezone.utc))),
         "timeline": timeline, "created_at": booking.created_at,
     }
     if booking.status == domain.HELD:

@@ -42,6 +42,7 @@ class Operation:
     response: type[BaseModel] | None
     errors: tuple[str, ...]
     idempotent: bool
+    other_statuses: tuple[int, ...] = ()  # further success statuses the view may answer with
 
 
 OPERATIONS: list[Operation] = []
@@ -76,7 +77,7 @@ def parse_json_body(raw: bytes | str | None, model: type[BaseModel]) -> BaseMode
     else:
         try:
             data = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: absurdly deep nesting
             raise ValidationError.for_fields({"body": "is not valid JSON"}, "The request body is not valid JSON.")
     if not isinstance(data, dict):
         raise ValidationError.for_fields({"body": "must be a JSON object"})
@@ -97,12 +98,13 @@ def endpoint(target: Blueprint | Chalice, method: str, path: str, *, summary: st
              roles: tuple[str, ...] | None = PUBLIC, body: type[BaseModel] | None = None,
              query: type[BaseModel] | None = None, response: type[BaseModel] | None = None,
              status: int = 200, tag: str = "", errors: tuple[str, ...] = (),
-             idempotent: bool = False) -> Callable[[Callable[[Call], Any]], Callable[..., Any]]:
+             idempotent: bool = False,
+             other_statuses: tuple[int, ...] = ()) -> Callable[[Callable[[Call], Any]], Callable[..., Any]]:
     """Register a view; see the module docstring."""
 
     def decorate(view: Callable[[Call], Any]) -> Callable[..., Any]:
         OPERATIONS.append(Operation(method, path, summary, status, tag or path.strip("/").split("/")[0],
-                                    roles, body, query, response, errors, idempotent))
+                                    roles, body, query, response, errors, idempotent, other_statuses))
 
         @functools.wraps(view)
         def handler(**params: str) -> Response:

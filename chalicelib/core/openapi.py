@@ -60,7 +60,7 @@ def _operation(op: Operation, schemas: dict[str, Any]) -> dict[str, Any]:
     ok: dict[str, Any] = {"description": "OK"}
     if op.response is not None:
         ok["content"] = {"application/json": {"schema": {"$ref": _REF.format(model=op.response.__name__)}}}
-    responses: dict[str, Any] = {str(op.status): ok}
+    responses: dict[str, Any] = {str(status): ok for status in (op.status, *op.other_statuses)}
     codes = set(op.errors)
     if op.body is not None or op.query is not None or op.idempotent:
         codes.add("VALIDATION_ERROR")

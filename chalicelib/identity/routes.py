@@ -5,7 +5,7 @@ from chalice import Blueprint
 from ..core.api import SIGNED_IN, Call, endpoint
 from ..core.lazy import lazy_module
 from .schemas import (AuthConfig, ConfirmRequest, ConfirmResponse, LoginRequest, Me,
-                      RefreshRequest, SignupRequest, SignupResponse, Tokens)
+                      NewPasswordRequest, RefreshRequest, SignupRequest, SignupResponse, Tokens)
 
 bp = Blueprint(__name__)
 service = lazy_module(__package__ + ".service")
@@ -29,6 +29,14 @@ def confirm(call: Call) -> ConfirmResponse:
           summary="Sign in with email and password", errors=("VALIDATION_ERROR", "UNAUTHENTICATED"))
 def login(call: Call) -> Tokens:
     return Tokens(**service.login(call.body.email, call.body.password))
+
+
+@endpoint(bp, "POST", "/auth/new-password", body=NewPasswordRequest, response=Tokens,
+          summary="Replace a temporary password (an account an admin created) and sign in",
+          errors=("VALIDATION_ERROR", "UNAUTHENTICATED", "INVALID_STATE"))
+def new_password(call: Call) -> Tokens:
+    b = call.body
+    return Tokens(**service.set_new_password(b.email, b.temporary_password, b.new_password))
 
 
 @endpoint(bp, "POST", "/auth/refresh", body=RefreshRequest, response=Tokens,

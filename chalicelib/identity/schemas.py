@@ -30,6 +30,16 @@ class LoginRequest(Input):
     password: str = Field(min_length=1, max_length=256)
 
 
+class NewPasswordRequest(Input):
+    """The first sign-in of an account an admin created (a vendor): its temporary password is
+    exchanged for one the user chooses."""
+    email: Email
+    temporary_password: str = Field(min_length=1, max_length=256)
+    new_password: str = Field(min_length=1, max_length=256,
+                              description="Cognito's password policy applies: at least 8 characters "
+                                          "with upper and lower case letters and a digit")
+
+
 class RefreshRequest(Input):
     refresh_token: str = Field(min_length=1, max_length=4096)
 

@@ -8,6 +8,9 @@ from ..core.config import settings
 from ..core.errors import InvalidState, NotFound, Unauthenticated, ValidationError
 
 TRAVELERS = "travelers"
+NEW_PASSWORD_REQUIRED = "NEW_PASSWORD_REQUIRED"
+PASSWORD_POLICY_MESSAGE = ("does not meet the password policy: at least 8 characters with upper "
+                           "and lower case letters and a digit")
 
 
 def _cognito() -> Any:
@@ -26,13 +29,13 @@ def signup(email: str, password: str, name: str) -> dict[str, Any]:
                              UserAttributes=[{"Name": "email", "Value": email},
                                              {"Name": "name", "Value": name}])
     except idp.exceptions.InvalidPasswordException as exc:
-        raise ValidationError.for_fields(
-            {"password": "does not meet the password policy: at least 8 characters with upper "
-                         "and lower case letters and a digit"}) from exc
+        raise ValidationError.for_fields({"password": PASSWORD_POLICY_MESSAGE}) from exc
     except idp.exceptions.UsernameExistsException as exc:
         raise InvalidState("An account with this email already exists.", {"field": "email"}) from exc
     except idp.exceptions.InvalidParameterException as exc:
-        raise ValidationError.for_fields({"email": str(exc)}) from exc
+        # Cognito's own text (which may quote the input or the pool's internals) stays in the logs.
+        raise ValidationError.for_fields(
+            {"email": "is not accepted as a sign-in email address"}) from exc
     idp.admin_add_user_to_group(UserPoolId=s.user_pool_id, Username=email, GroupName=TRAVELERS)
     confirmed = bool(result.get("UserConfirmed"))
     if s.auto_confirm_signups and not confirmed:
@@ -58,9 +61,13 @@ def confirm(email: str, code: str) -> dict[str, Any]:
 def _tokens(result: dict[str, Any], refresh_token: str | None = None) -> dict[str, Any]:
     auth = result.get("AuthenticationResult")
     if not auth:
-        # e.g. NEW_PASSWORD_REQUIRED for a vendor's temporary password
-        raise Unauthenticated("Sign-in needs another step.",
-                              {"challenge": result.get("ChallengeName")})
+        challenge = result.get("ChallengeName")
+        if challenge == NEW_PASSWORD_REQUIRED:  # a user created by an admin (a vendor)
+            raise Unauthenticated(
+                "This account still has its temporary password: choose a new one with "
+                "POST /auth/new-password {email, temporary_password, new_password}.",
+                {"challenge": challenge, "next": "/auth/new-password"})
+        raise Unauthenticated("Sign-in needs another step.", {"challenge": challenge})
     return {"id_token": auth["IdToken"], "access_token": auth["AccessToken"],
             "refresh_token": auth.get("RefreshToken") or refresh_token or "",
             "expires_in": int(auth.get("ExpiresIn", 3600))}
@@ -76,6 +83,38 @@ def login(email: str, password: str) -> dict[str, Any]:
     except idp.exceptions.UserNotConfirmedException as exc:
         raise Unauthenticated("Confirm your email address before signing in.",
                               {"reason": "USER_NOT_CONFIRMED"}) from exc
+    return _tokens(result)
+
+
+def set_new_password(email: str, temporary_password: str, new_password: str) -> dict[str, Any]:
+    """First sign-in of a user an admin created: temporary password in, own password set, tokens out."""
+    idp = _cognito()
+    client_id = settings().user_pool_client_id
+    try:
+        started = idp.initiate_auth(ClientId=client_id, AuthFlow="USER_PASSWORD_AUTH",
+                                    AuthParameters={"USERNAME": email, "PASSWORD": temporary_password})
+    except (idp.exceptions.NotAuthorizedException, idp.exceptions.UserNotFoundException) as exc:
+        raise Unauthenticated("The email or temporary password is wrong.") from exc
+    except idp.exceptions.UserNotConfirmedException as exc:
+        raise Unauthenticated("Confirm your email address before signing in.",
+                              {"reason": "USER_NOT_CONFIRMED"}) from exc
+    if started.get("AuthenticationResult"):
+        raise InvalidState("This account has no temporary password any more: sign in with /auth/login.")
+    if started.get("ChallengeName") != NEW_PASSWORD_REQUIRED:
+        return _tokens(started)  # another step (e.g. MFA): 401 naming the challenge
+    parameters = started.get("ChallengeParameters") or {}
+    username = parameters.get("USER_ID_FOR_SRP") or parameters.get("USERNAME") or email
+    try:
+        result = idp.respond_to_auth_challenge(
+            ClientId=client_id, ChallengeName=NEW_PASSWORD_REQUIRED, Session=started["Session"],
+            ChallengeResponses={"USERNAME": username, "NEW_PASSWORD": new_password})
+    except idp.exceptions.InvalidPasswordException as exc:
+        raise ValidationError.for_fields({"new_password": PASSWORD_POLICY_MESSAGE}) from exc
+    except idp.exceptions.InvalidParameterException as exc:
+        raise ValidationError.for_fields({"new_password": "was not accepted"}) from exc
+    except (idp.exceptions.NotAuthorizedException, idp.exceptions.CodeMismatchException,
+            idp.exceptions.ExpiredCodeException) as exc:
+        raise Unauthenticated("The sign-in session expired: try again.") from exc
     return _tokens(result)
 
 

@@ -78,7 +78,9 @@ def quote(wanted: dict[str, list[str]], *, now: float | None = None) -> dict[str
     with _lock:
         for listing_id, dates in wanted.items():
             entry = _cache.get(listing_id)
-            if entry and now - entry.fetched_at < QUOTE_TTL_SECONDS and all(d in entry.prices for d in dates):
+            # A date not on sale is never served from the cache: the vendor may just have opened it.
+            if entry and now - entry.fetched_at < QUOTE_TTL_SECONDS and \
+                    all(entry.prices.get(d) is not None for d in dates):
                 result[listing_id] = Quote(entry.listing, {d: entry.prices[d] for d in dates})
             else:
                 missing[listing_id] = dates

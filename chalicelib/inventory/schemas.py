@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from datetime import date
 from typing import Annotated, Any, Literal
@@ -41,11 +42,64 @@ def _currency(value: str) -> str:
     return value
 
 
+# Free-form vendor attributes end up in a DynamoDB map: only what DynamoDB stores is accepted.
+MAX_ATTRIBUTE_KEYS = 50
+MAX_ATTRIBUTE_KEY_LENGTH = 64
+MAX_ATTRIBUTE_DEPTH = 5  # the attributes map itself is level 1
+MAX_ATTRIBUTES_BYTES = 4096  # as compact UTF-8 JSON
+MAX_NUMBER_DIGITS = 38  # DynamoDB numbers: 38 significant digits ...
+MAX_NUMBER_MAGNITUDE = 10 ** 126  # ... magnitudes below 1E+126 ...
+MIN_NUMBER_MAGNITUDE = 1e-130  # ... and at least 1E-130 (or exactly 0)
+
+
+def _attribute_error(value: Any, path: str, depth: int) -> str | None:
+    """What keeps `value` (at `path` inside attributes) out of DynamoDB, or None."""
+    where = f"`{path}` " if path else ""
+    if isinstance(value, dict):
+        if depth > MAX_ATTRIBUTE_DEPTH:
+            return f"{where}nests too deep: at most {MAX_ATTRIBUTE_DEPTH} levels of objects and arrays"
+        for key, item in value.items():
+            if not isinstance(key, str) or not key or len(key) > MAX_ATTRIBUTE_KEY_LENGTH:
+                return (f"{where}has a key that is not a string of 1-{MAX_ATTRIBUTE_KEY_LENGTH} "
+                        "characters")
+            error = _attribute_error(item, f"{path}.{key}" if path else key, depth + 1)
+            if error:
+                return error
+        return None
+    if isinstance(value, list):
+        if depth > MAX_ATTRIBUTE_DEPTH:
+            return f"{where}nests too deep: at most {MAX_ATTRIBUTE_DEPTH} levels of objects and arrays"
+        for i, item in enumerate(value):
+            error = _attribute_error(item, f"{path}.{i}", depth + 1)
+            if error:
+                return error
+        return None
+    if value is None or isinstance(value, (bool, str)):
+        return None
+    if isinstance(value, int):
+        digits = str(abs(value))
+        if len(digits.rstrip("0")) > MAX_NUMBER_DIGITS or abs(value) >= MAX_NUMBER_MAGNITUDE:
+            return (f"{where}must be a number of at most {MAX_NUMBER_DIGITS} significant digits "
+                    "below 1E+126")
+        return None
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return f"{where}must be a finite number (not NaN or Infinity)"
+        if value != 0 and not MIN_NUMBER_MAGNITUDE <= abs(value) < MAX_NUMBER_MAGNITUDE:
+            return f"{where}must be 0 or between 1E-130 and 1E+126 in magnitude"
+        return None
+    return f"{where}must be a string, number, boolean, null, object or array"
+
+
 def _attributes(value: dict[str, Any]) -> dict[str, Any]:
-    if len(value) > 50 or any(not k or len(k) > 64 for k in value):
-        raise ValueError("at most 50 keys of 1-64 characters")
-    if len(json.dumps(value)) > 8192:
-        raise ValueError("must be at most 8 KB as JSON")
+    if len(value) > MAX_ATTRIBUTE_KEYS:
+        raise ValueError(f"at most {MAX_ATTRIBUTE_KEYS} keys")
+    error = _attribute_error(value, "", 1)
+    if error:
+        raise ValueError(error)
+    size = len(json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode())
+    if size > MAX_ATTRIBUTES_BYTES:
+        raise ValueError(f"must be at most {MAX_ATTRIBUTES_BYTES // 1024} KB as JSON")
     return value
 
 
@@ -105,17 +159,56 @@ def _immutable(value: Any) -> Any:
 Immutable = Annotated[Any, AfterValidator(_immutable)]
 
 
+# What a PATCH may set to null, and what null stands for. Every other field a listing needs.
+CLEARABLE: dict[str, Any] = {"description": "", "attributes": {}}
+_REQUIRED_ON_PATCH = {
+    "title": "cannot be removed; give a title of 1-200 characters",
+    "cancellation_policy": "cannot be removed; give free_until_hours and refund_percent_after",
+}
+
+
+def _no_default(schema: dict[str, Any]) -> None:
+    """Absent means unchanged; the internal None default is not a value clients may send."""
+    schema.pop("default", None)
+
+
 class ListingPatch(Input):
-    title: str | None = Field(default=None, min_length=1, max_length=200)
-    description: str | None = Field(default=None, max_length=5000)
-    attributes: Attributes | None = None
-    cancellation_policy: PolicyIn | None = None
+    """Fields left out stay as they are. Only description and attributes may be null (cleared)."""
+
+    # Not Optional: null is refused (a listing always has a title and a policy); absent is None.
+    title: str = Field(default=None, min_length=1, max_length=200,  # type: ignore[assignment]
+                       json_schema_extra=_no_default)
+    description: str | None = Field(default=None, max_length=5000, description="null clears it")
+    attributes: Attributes | None = Field(default=None, description="null clears them")
+    cancellation_policy: PolicyIn = Field(default=None,  # type: ignore[assignment]
+                                          json_schema_extra=_no_default)
     # What a listing is and where it is sold stay fixed: bookings and search keys depend on them.
     kind: Immutable = Field(default=None, json_schema_extra={"readOnly": True})
     currency: Immutable = Field(default=None, json_schema_extra={"readOnly": True})
     city: Immutable = Field(default=None, json_schema_extra={"readOnly": True})
     origin: Immutable = Field(default=None, json_schema_extra={"readOnly": True})
     destination: Immutable = Field(default=None, json_schema_extra={"readOnly": True})
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _every_bad_field(cls, data: Any, handler: Any) -> Any:
+        """Nulls that would remove what a listing needs, with the other field errors, at once."""
+        fields: dict[str, str] = {}
+        if isinstance(data, dict):
+            fields = {name: message for name, message in _REQUIRED_ON_PATCH.items()
+                      if name in data and data[name] is None}
+        model = None
+        try:
+            model = handler(data)
+        except PydanticValidationError as exc:
+            for name, message in from_pydantic(exc).details["fields"].items():
+                fields.setdefault(name, message)
+        if fields:
+            raise ValidationError.for_fields(fields)
+        for name, empty in CLEARABLE.items():  # an explicit null clears: "" and {}
+            if name in model.model_fields_set and getattr(model, name) is None:
+                setattr(model, name, type(empty)())
+        return model
 
     @model_validator(mode="after")
     def _not_empty(self) -> "ListingPatch":
@@ -210,6 +303,12 @@ class AvailabilityOut(Output):
 
 # --- search -----------------------------------------------------------------------------------
 
+MAX_QUANTITY = 1000
+# The dearest total a search can find (every unit at the top price, every night of the longest
+# stay): a larger max_price filters nothing, and unbounded numbers must not reach DynamoDB.
+MAX_PRICE_TOTAL = domain.MAX_PRICE * MAX_QUANTITY * domain.MAX_STAY_NIGHTS
+
+
 class SearchQuery(Query):
     kind: Kind
     city: Place | None = None
@@ -218,8 +317,9 @@ class SearchQuery(Query):
     date: IsoDate | None = Field(default=None, description="flight, event, service")
     check_in: IsoDate | None = Field(default=None, description="hotel: first night")
     check_out: IsoDate | None = Field(default=None, description="hotel: day of departure")
-    quantity: int = Field(default=1, ge=1, le=1000, description="Seats, rooms, tickets or slots")
-    max_price: int | None = Field(default=None, ge=0, description="Upper bound of price_total (minor units)")
+    quantity: int = Field(default=1, ge=1, le=MAX_QUANTITY, description="Seats, rooms, tickets or slots")
+    max_price: int | None = Field(default=None, ge=0, le=MAX_PRICE_TOTAL,
+                                  description="Upper bound of price_total (minor units)")
     currency: Currency | None = Field(default=None, description="Only results priced in this currency")
     sort: Literal["price", "rating"] = "price"
     limit: Limit = 20

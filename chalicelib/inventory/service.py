@@ -75,12 +75,23 @@ def create_listing(vendor_id: str, fields: dict[str, Any]) -> Listing:
 
 
 def update_listing(vendor_id: str, listing_id: str, changes: dict[str, Any]) -> Listing:
-    """Only what describes the listing changes; the condition makes ownership atomic."""
+    """Only what describes the listing changes; the condition makes ownership atomic.
+
+    `changes` comes from schemas.ListingPatch; the checks below keep any other caller from
+    removing what every read of a listing needs (a null title or policy broke GET and search).
+    A null description or attributes clears them. Nothing is written when a check fails.
+    """
+    missing = {name: "cannot be removed" for name in ("title", "cancellation_policy")
+               if name in changes and changes[name] is None}
+    if missing:
+        raise ValidationError.for_fields(missing)
     listing = own_listing(vendor_id, listing_id)
     actions = [Listing.updated_at.set(domain.iso_instant(domain.utc_now()))]
+    cleared = {"description": "", "attributes": {}}
     for name in ("title", "description", "attributes"):
         if name in changes:
-            actions.append(getattr(Listing, name).set(changes[name]))
+            value = changes[name]
+            actions.append(getattr(Listing, name).set(cleared[name] if value is None else value))
     if "cancellation_policy" in changes:
         actions.append(Listing.cancellation_policy.set(
             CancellationPolicyAttribute(**changes["cancellation_policy"])))

@@ -28,6 +28,21 @@ def temporary_password(length: int = _PASSWORD_LENGTH) -> str:
     return "".join(chars)
 
 
+_REFUSED = {
+    "email": "is not an email address the sign-in service accepts",
+    "name": "is not a name the sign-in service accepts",
+}
+
+
+def _refused_field(exc: Any) -> str:
+    """Which of our fields Cognito's InvalidParameterException is about: the user name is the
+    email, so the email unless only the `name` attribute is mentioned."""
+    text = str(exc.response.get("Error", {}).get("Message", "")).lower()
+    if "email" in text or "username" in text:
+        return "email"
+    return "name" if "name" in text else "email"
+
+
 def create_vendor(name: str, email: str) -> tuple[Vendor, str | None]:
     """A vendor and its user in the `vendors` group with `custom:vendor_id`.
 
@@ -52,7 +67,12 @@ def create_vendor(name: str, email: str) -> tuple[Vendor, str | None]:
     except idp.exceptions.UsernameExistsException:
         raise InvalidState("An account with this email already exists.", {"field": "email"}) from None
     except idp.exceptions.InvalidParameterException as exc:
-        raise ValidationError.for_fields({"email": str(exc)}) from None
+        # Cognito's own text names its API and parameters: log it (masked), never return it.
+        field = _refused_field(exc)
+        logger.warning("Cognito refused a new vendor user",
+                       extra={"email": mask_email(email), "field": field,
+                              "cognito_error": exc.response.get("Error", {}).get("Code")})
+        raise ValidationError.for_fields({field: _REFUSED[field]}) from None
     try:
         idp.admin_add_user_to_group(UserPoolId=s.user_pool_id, Username=email, GroupName=VENDORS_GROUP)
         vendor = Vendor(vendor_id, name=name, email=email,

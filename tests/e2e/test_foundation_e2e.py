@@ -113,3 +113,22 @@ def test_ctrl_c_stops_everything_cleanly():
     while not (port_free("127.0.0.1", api_port) and port_free("127.0.0.1", aws_port)):
         assert time.monotonic() < deadline, "a child process still holds a port"
         time.sleep(0.2)
+
+
+def test_a_vendor_created_by_an_admin_sets_a_new_password_over_http(stack):
+    """POST /auth/new-password answers Cognito's NEW_PASSWORD_REQUIRED for a real stack."""
+    email = f"e2e-newpass-{uuid.uuid4().hex[:8]}@example.com"
+    created = stack.http.post(stack.url("/admin/vendors"), json={"name": "E2E New Password", "email": email},
+                              headers=stack.auth("admin@example.com"), timeout=30)
+    assert created.status_code == 201, created.text
+    vendor = created.json()
+    first = stack.http.post(stack.url("/auth/login"), json={"email": email, "password": vendor["temporary_password"]},
+                            timeout=10)
+    assert first.status_code == 401 and "/auth/new-password" in first.json()["error"]["message"]
+    done = stack.http.post(stack.url("/auth/new-password"),
+                           json={"email": email, "temporary_password": vendor["temporary_password"],
+                                 "new_password": "E2e-newpass-1"}, timeout=10)
+    assert done.status_code == 200, done.text
+    assert done.headers["X-Request-Id"]
+    me = stack.http.get(stack.url("/me"), headers=stack.auth(email, "E2e-newpass-1"), timeout=10).json()
+    assert me["roles"] == ["vendors"] and me["vendor_id"] == vendor["vendor_id"]

@@ -146,6 +146,19 @@ def test_the_user_pool_signs_in_by_email_with_our_policy_schema_groups_and_clien
     assert client["GenerateSecret"] is False
 
 
+def test_no_user_can_change_their_own_vendor_id():
+    """A vendor who could write custom:vendor_id (UpdateUserAttributes with their own access
+    token) could become another vendor. The app client lets users write only email and name,
+    and the attribute is immutable: set by an admin at creation, never changed."""
+    res = template.merge_template("prod")["Resources"]
+    client = res[template.USER_POOL_CLIENT]["Properties"]
+    assert sorted(client["WriteAttributes"]) == ["email", "name"]
+    assert not any(a.startswith("custom:") for a in client["WriteAttributes"])
+    (vendor_id,) = [a for a in res[template.USER_POOL]["Properties"]["Schema"] if a["Name"] == "vendor_id"]
+    assert vendor_id["Mutable"] is False
+    assert sorted(resources.APP_CLIENT["WriteAttributes"]) == ["email", "name"]
+
+
 def _render(body: str) -> dict:
     """What API Gateway sends: $context variables substituted (messageString comes quoted)."""
     body = body.replace("$context.error.messageString", json.dumps("API Gateway's message"))
@@ -163,6 +176,15 @@ def test_gateway_responses_answer_in_our_error_shape():
         assert set(error) == {"code", "message", "details"}, response_type
         assert error["code"].isupper() and error["message"]
     assert "gatewayresponse.header.Retry-After" in responses["THROTTLED"]["responseParameters"]
+
+
+def test_every_gateway_response_carries_the_request_id_header():
+    responses = template.gateway_responses()
+    assert set(responses) == set(template.GATEWAY_RESPONSES)
+    for response_type, response in responses.items():
+        parameters = response.get("responseParameters", {})
+        assert parameters.get("gatewayresponse.header.X-Request-Id") == "context.requestId", response_type
+    assert responses["THROTTLED"]["responseParameters"]["gatewayresponse.header.Retry-After"] == "'1'"
 
 
 def test_the_lambda_policy_covers_tables_indexes_queues_email_and_pool_admin():

@@ -75,6 +75,10 @@ def test_user_pool_groups_and_client(synthesized):
     assert groups == {"travelers", "vendors", "agents", "admins"}
     (client,) = synthesized.of_type("AWS::Cognito::UserPoolClient").values()
     assert "ALLOW_USER_PASSWORD_AUTH" in client["Properties"]["ExplicitAuthFlows"]
+    # Users may not write custom:vendor_id (nor may anyone change it after creation).
+    assert sorted(client["Properties"]["WriteAttributes"]) == ["email", "name"]
+    schema = {a["Name"]: a for a in pools[template.USER_POOL]["Properties"]["Schema"]}
+    assert schema["vendor_id"]["Mutable"] is False
 
 
 def test_unknown_routes_and_gateway_errors_answer_in_our_error_shape(synthesized):
@@ -84,6 +88,9 @@ def test_unknown_routes_and_gateway_errors_answer_in_our_error_shape(synthesized
     assert responses["MISSING_AUTHENTICATION_TOKEN"]["statusCode"] == "404"
     assert '"code":"NOT_FOUND"' in responses["MISSING_AUTHENTICATION_TOKEN"]["responseTemplates"]["application/json"]
     assert {"DEFAULT_4XX", "DEFAULT_5XX"} <= set(responses)
+    for response_type, response in responses.items():
+        assert response["responseParameters"]["gatewayresponse.header.X-Request-Id"] == "context.requestId", \
+            response_type
     assert api["Properties"]["DefinitionBody"]["paths"], "Chalice's routes are still there"
 
 

@@ -294,7 +294,7 @@ def test_vendor_sees_only_bookings_of_its_listings(api, tokens, hotel, flight):
              token=tokens["traveler"], headers=key())
     mine = api.get("/vendor/bookings", token=tokens["vendor"]).data
     assert [item["listing_id"] for b in mine["bookings"] for item in b["items"]] == [hotel]
-    assert mine["bookings"][0]["available_actions"] == []  # the traveler's actions are not the vendor's
+    assert "contact" not in mine["bookings"][0]  # an unpaid hold does not reveal who the traveler is
     theirs = api.get(f"/vendor/bookings?from={day(9)}&to={day(9)}", token=tokens["vendor2"]).data
     assert [item["listing_id"] for b in theirs["bookings"] for item in b["items"]] == [flight]
     assert api.get(f"/vendor/bookings?from={day(10)}", token=tokens["vendor2"]).data["bookings"] == []
@@ -336,3 +336,92 @@ def test_business_metrics_are_emitted_as_emf(api, tokens, hotel, capsys):
     names = [m["Name"] for doc in emitted for d in doc["_aws"]["CloudWatchMetrics"] for m in d["Metrics"]]
     assert "HoldsPlaced" in names and "SoldOut" in names
     assert all(doc["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "Itinera" for doc in emitted)
+
+
+def test_review_fixes_trip_shapes_free_bookings_and_odd_ids(api, tokens, hotel, flight):
+    # Two flights on one listing, different dates: both dates are quoted (not a false SOLD_OUT).
+    two = api.post("/holds", hold_body({"listing_id": flight, "quantity": 1, "date": day(3)},
+                                       {"listing_id": flight, "quantity": 1, "date": day(4)}),
+                   token=tokens["traveler"], headers=key())
+    assert two.status_code == 201, two.data
+    # Too many (listing, date) pairs for one transaction: 400, not 500.
+    stays = [{"listing_id": hotel, "quantity": 1, "check_in": day(1 + 9 * i), "check_out": day(10 + 9 * i)}
+             for i in range(4)]
+    many = [{"listing_id": make_listing(api, tokens["vendor"], days=60), "quantity": 1, "check_in": day(1),
+             "check_out": day(30)} for _ in range(3)]
+    big = api.post("/holds", hold_body(*(stays[:1] + many)), token=tokens["traveler"], headers=key())
+    assert big.status_code == 400 and "items" in big.data["error"]["details"]["fields"]
+    # Booleans are not quantities.
+    assert api.post("/holds", hold_body({"listing_id": flight, "quantity": True, "date": day(5)}),
+                    token=tokens["traveler"], headers=key()).status_code == 400
+    # Odd booking ids are simply not found.
+    for bad in ("bk_" + "f" * 3000, "nope", "bk_ZZZ"):
+        assert api.get(f"/bookings/{bad}", token=tokens["traveler"]).status_code == 404
+        assert api.post(f"/bookings/{bad}/payment", {"payment_method": "tok_visa"}, token=tokens["traveler"],
+                        headers=key()).status_code == 404
+
+
+def test_a_free_booking_confirms_without_the_provider(api, tokens):
+    free = make_listing(api, tokens["vendor"], kind="event", price=0)
+    held = api.post("/holds", hold_body({"listing_id": free, "quantity": 2, "date": day(6)}),
+                    token=tokens["traveler"], headers=key()).data
+    assert held["amount"]["amount"] == 0
+    paid = api.post(f"/bookings/{held['booking_id']}/payment", {"payment_method": "tok_visa"},
+                    token=tokens["traveler"], headers=key())
+    assert paid.status_code == 202, paid.data
+    assert service.confirm_booking(held["booking_id"]) == "confirmed"
+    assert list(LedgerEntry.query(held["booking_id"])) == []  # no money moved, nothing to record
+    assert counters(free, day(6))[2] == 2
+
+
+def test_key_reused_with_another_payment_method_leaves_nothing_open(api, tokens, hotel):
+    from chalicelib.booking.payments.models import LocalPayment
+    held = api.post("/holds", hold_body({"listing_id": hotel, "quantity": 1, "check_in": day(2),
+                                         "check_out": day(3)}), token=tokens["traveler"], headers=key()).data
+    path = f"/bookings/{held['booking_id']}/payment"
+    headers = key()
+    assert api.post(path, {"payment_method": "tok_chargeDeclined"}, token=tokens["traveler"],
+                    headers=headers).status_code == 402
+    reused = api.post(path, {"payment_method": "tok_visa"}, token=tokens["traveler"], headers=headers)
+    assert reused.status_code == 422 and reused.data["error"]["code"] == "IDEMPOTENCY_KEY_REUSED"
+    payments = [p for p in LocalPayment.scan() if p.pk.startswith("payment#")]
+    assert payments and all(p.status == "voided" for p in payments)  # the stray authorization was voided
+    assert api.post(path, {"payment_method": "tok_visa"}, token=tokens["traveler"], headers=key()).status_code == 202
+
+
+def test_agents_cancel_but_do_not_pay_and_started_bookings_cannot_be_cancelled(api, tokens, hotel):
+    import time as clock
+    held = api.post("/holds", hold_body({"listing_id": hotel, "quantity": 1, "check_in": day(2),
+                                         "check_out": day(3)}), token=tokens["traveler"], headers=key()).data
+    assert api.get(f"/bookings/{held['booking_id']}", token=tokens["agent"]).data["available_actions"] == ["cancel"]
+    api.post(f"/bookings/{held['booking_id']}/payment", {"payment_method": "tok_visa"}, token=tokens["traveler"],
+             headers=key())
+    service.confirm_booking(held["booking_id"])
+    from chalicelib.booking.cancellation import cancel
+    from chalicelib.core.auth import principal_from_claims
+    import jwt
+    user = principal_from_claims(jwt.decode(tokens["traveler"], options={"verify_signature": False}))
+    with pytest.raises(Exception) as refused:
+        cancel(user, held["booking_id"], None, now=clock.time() + 3 * 86400)
+    assert getattr(refused.value, "code", None) == "INVALID_STATE"
+
+
+def test_vendor_sees_only_its_own_items_of_a_trip_and_pages_end_exactly(api, tokens, hotel, flight):
+    trip = api.post("/holds", hold_body({"listing_id": hotel, "quantity": 1, "check_in": day(8), "check_out": day(9)},
+                                        {"listing_id": flight, "quantity": 2, "date": day(8)}),
+                    token=tokens["traveler"], headers=key()).data
+    aurora = api.get("/vendor/bookings", token=tokens["vendor"]).data["bookings"]
+    assert [i["listing_id"] for i in aurora[0]["items"]] == [hotel]
+    assert aurora[0]["amount"]["amount"] == 12000  # its own item, not the trip's total
+    api.post(f"/bookings/{trip['booking_id']}/payment", {"payment_method": "tok_visa"}, token=tokens["traveler"],
+             headers=key())
+    service.confirm_booking(trip["booking_id"])
+    paid = api.get("/vendor/bookings", token=tokens["vendor2"]).data["bookings"][0]
+    assert paid["contact"]["name"] == "Tessa Traveler" and paid["amount"]["amount"] == 60000
+    api.post("/holds", hold_body({"listing_id": hotel, "quantity": 1, "check_in": day(9), "check_out": day(10)}),
+             token=tokens["traveler"], headers=key())
+    first = api.get("/vendor/bookings?limit=1", token=tokens["vendor"]).data
+    assert first["next_cursor"]
+    second = api.get(f"/vendor/bookings?limit=1&cursor={first['next_cursor']}", token=tokens["vendor"]).data
+    assert len(second["bookings"]) == 1 and second["next_cursor"] is None  # exactly full last page
+    assert second["bookings"][0]["booking_id"] != first["bookings"][0]["booking_id"]

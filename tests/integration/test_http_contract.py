@@ -79,3 +79,9 @@ def test_openapi_operations_have_schemas():
             if method in ("post", "put", "patch") and path not in ("/auth/config",):
                 assert body is not None, f"{method.upper()} {path} declares no request schema"
     assert "Error" in schemas
+
+
+def test_absurdly_nested_json_is_400_not_500(api):
+    response = api.post("/auth/login", "[" * 100_000 + "]" * 100_000)
+    assert response.status_code == 400
+    assert response.data["error"]["details"]["fields"] == {"body": "is not valid JSON"}

@@ -115,3 +115,114 @@ def test_real_key_but_wrong_claims_is_401(api, tokens, real_claims):
     for name, claims in cases.items():
         response = api.get("/me", token=_forge(claims, key=key))
         assert response.status_code == 401, name
+
+
+# --- the pool's configuration, as bootstrap creates it ------------------------------------------
+
+def test_bootstrap_lets_users_write_only_email_and_name_and_fixes_vendor_id(aws_env):
+    """custom:vendor_id is neither user-writable (app client) nor mutable (schema).
+
+    moto 5.2.5 enforces neither rule on UpdateUserAttributes (it applies whatever it is given),
+    so this checks the configuration the emulator holds; real Cognito enforces both."""
+    import boto3
+
+    from tools.bootstrap import create_user_pool
+
+    idp = boto3.client("cognito-idp")
+    pool_id, client_id = aws_env["user_pool_id"], aws_env["client_id"]
+    client = idp.describe_user_pool_client(UserPoolId=pool_id, ClientId=client_id)["UserPoolClient"]
+    assert sorted(client["WriteAttributes"]) == ["email", "name"]
+    assert "custom:vendor_id" in client["ReadAttributes"]
+    schema = {a["Name"]: a for a in idp.describe_user_pool(UserPoolId=pool_id)["UserPool"]["SchemaAttributes"]}
+    assert schema["custom:vendor_id"]["Mutable"] is False
+
+    # A client left with looser settings (an older bootstrap) is brought back in line.
+    idp.update_user_pool_client(UserPoolId=pool_id, ClientId=client_id,
+                                WriteAttributes=["email", "name", "custom:vendor_id"])
+    assert create_user_pool(idp) == (pool_id, client_id)
+    client = idp.describe_user_pool_client(UserPoolId=pool_id, ClientId=client_id)["UserPoolClient"]
+    assert sorted(client["WriteAttributes"]) == ["email", "name"]
+
+
+# --- first sign-in of a vendor an admin created ---------------------------------------------------
+
+def test_a_vendor_created_by_an_admin_sets_a_password_and_signs_in(api, tokens):
+    created = api.post("/admin/vendors", {"name": "Harbor Tours", "email": "harbor@example.com"},
+                       token=tokens["admin"])
+    assert created.status_code == 201, created.data
+    vendor = created.data
+    temporary = vendor["temporary_password"]
+
+    first = api.post("/auth/login", {"email": "harbor@example.com", "password": temporary})
+    assert first.status_code == 401
+    assert first.data["error"]["details"]["challenge"] == "NEW_PASSWORD_REQUIRED"
+    assert "/auth/new-password" in first.data["error"]["message"]
+
+    weak = api.post("/auth/new-password", {"email": "harbor@example.com", "temporary_password": temporary,
+                                           "new_password": "short"})
+    assert weak.status_code == 400
+    assert weak.data["error"]["code"] == "VALIDATION_ERROR"
+    assert set(weak.data["error"]["details"]["fields"]) == {"new_password"}
+
+    wrong = api.post("/auth/new-password", {"email": "harbor@example.com", "temporary_password": "Not-it-123",
+                                            "new_password": "Harbor-pass-1"})
+    assert wrong.status_code == 401
+    assert wrong.data["error"]["code"] == "UNAUTHENTICATED"
+
+    done = api.post("/auth/new-password", {"email": "harbor@example.com", "temporary_password": temporary,
+                                           "new_password": "Harbor-pass-1"})
+    assert done.status_code == 200, done.data
+    assert set(done.data) == {"id_token", "access_token", "refresh_token", "expires_in"}
+    me = api.get("/me", token=done.data["id_token"]).data
+    assert me["roles"] == ["vendors"] and me["vendor_id"] == vendor["vendor_id"]
+
+    token = api.login("harbor@example.com", "Harbor-pass-1")
+    me = api.get("/me", token=token)
+    assert me.status_code == 200
+    assert me.data["roles"] == ["vendors"] and me.data["vendor_id"] == vendor["vendor_id"]
+    assert me.data["email"] == "harbor@example.com" and me.data["name"] == "Harbor Tours"
+
+    # Done once: the temporary password is gone, and the real one needs no new password.
+    again = api.post("/auth/new-password", {"email": "harbor@example.com", "temporary_password": temporary,
+                                            "new_password": "Harbor-pass-2"})
+    assert again.status_code == 401
+    settled = api.post("/auth/new-password", {"email": "harbor@example.com",
+                                              "temporary_password": "Harbor-pass-1",
+                                              "new_password": "Harbor-pass-2"})
+    assert settled.status_code == 409 and settled.data["error"]["code"] == "INVALID_STATE"
+
+
+def test_new_password_is_in_the_openapi_document(api):
+    operation = api.get("/openapi.json").data["paths"]["/auth/new-password"]["post"]
+    assert "requestBody" in operation
+    response = api.post("/auth/new-password", {"email": "nobody@example.com"})
+    assert response.status_code == 400
+    assert {"temporary_password", "new_password"} <= set(response.data["error"]["details"]["fields"])
+
+
+# --- Cognito's own error text stays out of answers ----------------------------------------------
+
+def test_signup_parameter_errors_name_the_field_without_cognitos_text(api, monkeypatch):
+    from chalicelib.core import aws
+    from chalicelib.identity import service
+
+    real = aws.client("cognito-idp")
+
+    class Refusing:
+        exceptions = real.exceptions
+
+        def sign_up(self, **_):
+            raise real.exceptions.InvalidParameterException(
+                {"Error": {"Code": "InvalidParameterException",
+                           "Message": "1 validation error detected: Value at 'username' internal-detail"}},
+                "SignUp")
+
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+    monkeypatch.setattr(service, "_cognito", Refusing)
+    response = api.post("/auth/signup", {"email": "odd@example.com", "password": "Sunny-days-9", "name": "Odd"})
+    assert response.status_code == 400
+    fields = response.data["error"]["details"]["fields"]
+    assert set(fields) == {"email"}
+    assert "internal-detail" not in str(response.data) and "validation error detected" not in str(response.data)

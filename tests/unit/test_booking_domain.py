@@ -26,14 +26,29 @@ def test_lifecycle_matches_the_contract():
     assert not domain.can_move(domain.HELD, domain.CONFIRMED)
 
 
-def test_available_actions():
+def test_available_actions_are_the_callers_own():
     later, now = 2_000, 1_000
-    assert domain.available_actions("HELD", expires_at=later, now=now, is_staff=False, refundable=0) == ["pay", "cancel"]
-    assert domain.available_actions("HELD", expires_at=now, now=now, is_staff=False, refundable=0) == []
-    assert domain.available_actions("CONFIRMED", expires_at=0, now=now, is_staff=False, refundable=500) == ["cancel"]
-    assert domain.available_actions("CONFIRMED", expires_at=0, now=now, is_staff=True, refundable=500) == ["cancel", "refund"]
-    assert domain.available_actions("CANCELLED", expires_at=0, now=now, is_staff=True, refundable=0) == []
-    assert domain.available_actions("CONFIRMING", expires_at=0, now=now, is_staff=True, refundable=0) == []
+
+    def actions(status, *, expires_at=later, owner=True, staff=False, refundable=0, started=False):
+        return domain.available_actions(status, expires_at=expires_at, now=now, is_owner=owner, is_staff=staff,
+                                        refundable=refundable, started=started)
+
+    assert actions("HELD") == ["pay", "cancel"]
+    assert actions("HELD", expires_at=now) == []
+    assert actions("HELD", owner=False, staff=True) == ["cancel"]  # agents cancel, never pay
+    assert actions("HELD", owner=False) == []  # e.g. the vendor of the listing
+    assert actions("CONFIRMED", refundable=500) == ["cancel"]
+    assert actions("CONFIRMED", started=True) == []
+    assert actions("CONFIRMED", owner=False, staff=True, refundable=500) == ["cancel", "refund"]
+    assert actions("CANCELLED", owner=False, staff=True) == []
+    assert actions("CONFIRMING", owner=False, staff=True) == []
+
+
+def test_booking_ids_and_start():
+    assert domain.is_booking_id(domain.new_booking_id())
+    assert not domain.is_booking_id("bk_" + "x" * 3000) and not domain.is_booking_id("lst_1234")
+    assert not domain.has_started("2027-03-02", NOW)
+    assert domain.has_started("2027-03-01", NOW)
 
 
 def test_references_are_phone_friendly():
