@@ -170,7 +170,14 @@ def _partition(table: Any, hash_key: Any, index_name: str | None,
     return cached[1].get(value, [])
 
 
+_serving = threading.local()  # set while SerializedDynamoDB runs a request
+
+
 def query(self: Table, *args: Any, **kwargs: Any) -> Any:
+    if not getattr(_serving, "active", False):
+        # Not a request of this server (e.g. moto's in-process mock in the same test process):
+        # its writes do not bump the generation, so the maps could be stale. Use moto's own.
+        return _original_query(self, *args, **kwargs)
     bound = _query_signature.bind(self, *args, **kwargs)
     candidates = _partition(self, bound.arguments.get("hash_key"), bound.arguments.get("index_name"),
                             bound.arguments.get("hash_key_conditions"))
@@ -203,8 +210,12 @@ class SerializedDynamoDB:
             with _DYNAMODB_LOCK:
                 if target.rsplit(".", 1)[-1] in _WRITES:
                     _generation += 1
-                # Materialize the body inside the lock: the work happens while iterating.
-                return list(self.app(environ, start_response))
+                _serving.active = True
+                try:
+                    # Materialize the body inside the lock: the work happens while iterating.
+                    return list(self.app(environ, start_response))
+                finally:
+                    _serving.active = False
         return self.app(environ, start_response)
 
 

@@ -105,3 +105,28 @@ def test_queries_read_their_partition_and_see_every_write(dynamodb):
     client.put_item(TableName="books", Item={"pk": {"S": "p9"}, "sk": {"S": "99"}, "state": {"S": "HELD"}})
     assert by_state("HELD") == sorted({f"{i:02d}" for i in range(1, 30, 2)} - {"01", "03"} | {"99"})
     assert by_state("NOPE") == []
+
+
+def test_in_process_moto_in_the_same_process_keeps_its_own_query(dynamodb):
+    """The partition maps follow the emulator's requests only; moto's in-process mock (whose
+    writes the emulator never sees) must keep answering from its own items."""
+    import moto
+
+    with moto.mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        client.create_table(
+            TableName="mocked", BillingMode="PAY_PER_REQUEST",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "g", "AttributeType": "S"}],
+            GlobalSecondaryIndexes=[{"IndexName": "by-g", "Projection": {"ProjectionType": "ALL"},
+                                     "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}]}])
+
+        def count(value):
+            return client.query(TableName="mocked", IndexName="by-g", KeyConditionExpression="g = :g",
+                                ExpressionAttributeValues={":g": {"S": value}})["Count"]
+
+        client.put_item(TableName="mocked", Item={"pk": {"S": "1"}, "g": {"S": "a"}})
+        assert count("a") == 1
+        client.put_item(TableName="mocked", Item={"pk": {"S": "2"}, "g": {"S": "a"}})
+        client.put_item(TableName="mocked", Item={"pk": {"S": "1"}, "g": {"S": "b"}})
+        assert (count("a"), count("b")) == (1, 1)
