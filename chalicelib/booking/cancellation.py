@@ -16,6 +16,7 @@ from ..inventory.domain import CancellationPolicy
 from . import domain, lifecycle
 from .models import Booking
 from .notifications import enqueue_email
+from .payment import void_unused_authorizations
 from .payments import provider as payment_provider
 from .transactions import LabelledTransaction
 from .views import booking_view, iso, money
@@ -92,6 +93,7 @@ def cancel(viewer: Principal, booking_id: str, reason: str | None, now: float | 
         if t.commit():
             raise _state_changed(booking_id)
         count("BookingsCancelled")
+        void_unused_authorizations(booking)
         enqueue_email(booking_id, "cancelled", refund=0)
         return 200, booking_view(booking, viewer, now)
     if booking.status == domain.CONFIRMED:

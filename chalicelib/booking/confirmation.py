@@ -13,6 +13,7 @@ from ..core.observability import count, logger
 from . import domain, lifecycle
 from .models import Booking
 from .notifications import enqueue_email
+from .payment import void_unused_authorizations
 from .payments import provider as payment_provider
 from .payments.port import Capture, CaptureFailed
 from .transactions import LabelledTransaction
@@ -56,6 +57,7 @@ def confirm_booking(booking_id: str, now: float | None = None) -> str:
             return "skipped"  # another delivery of this message got there first
         raise RuntimeError(f"confirmation transaction failed: {failures}")
     count("BookingsConfirmed")
+    void_unused_authorizations(booking)
     enqueue_email(booking_id, "confirmed")
     return "confirmed"
 
@@ -77,4 +79,7 @@ def _fail(booking: Booking, reason: str, now: float) -> str:
     if failures and "booking" not in lifecycle.failed_labels(failures):
         raise RuntimeError(f"failure transaction failed: {failures}")
     count("CapturesFailed")
-    return "failed" if not failures else "skipped"
+    if failures:
+        return "skipped"
+    void_unused_authorizations(booking)
+    return "failed"

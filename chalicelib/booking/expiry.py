@@ -16,6 +16,7 @@ from ..core.observability import count, logger
 from . import domain, lifecycle
 from .models import Booking
 from .notifications import enqueue_email
+from .payment import void_unused_authorizations
 from .transactions import LabelledTransaction
 
 SWEEPER = "expiry-sweeper"
@@ -38,6 +39,7 @@ def expire_hold(booking: Booking, now: float) -> bool:
             return False  # paid or cancelled meanwhile
         raise RuntimeError(f"expiry transaction failed: {failures}")
     count("HoldsExpired")
+    void_unused_authorizations(booking)
     enqueue_email(booking.booking_id, "expired")
     return True
 

@@ -50,6 +50,13 @@ class TimelineEntryAttribute(MapAttribute[str, Any]):
     amount = NumberAttribute(null=True)
 
 
+class PaymentAttemptAttribute(MapAttribute[str, Any]):
+    """A payment request that reached the provider step: enough to find its authorization again
+    (the provider's idempotency key replays it) and void it if the booking never used it."""
+    key = UnicodeAttribute()  # the provider idempotency key of the authorization
+    method = UnicodeAttribute()  # the provider token (never card data: refused before this)
+
+
 class ContactAttribute(MapAttribute[str, Any]):
     email = UnicodeAttribute()
     name = UnicodeAttribute()
@@ -109,6 +116,8 @@ class Booking(Model):
     # Set while a payment request is in flight: a second one waits instead of paying twice.
     payment_lock = UnicodeAttribute(null=True)
     payment_lock_until = NumberAttribute(null=True)
+    payment_attempts = ListAttribute(of=PaymentAttemptAttribute, default=list)
+    payment_key = UnicodeAttribute(null=True)  # the attempt whose authorization the booking uses
     expires_at = NumberAttribute()  # epoch seconds; meaningful while HELD
     pending = UnicodeAttribute(null=True)  # = status while HELD / CONFIRMING / CANCELLING
     pending_until = NumberAttribute(null=True)  # hold expiry, or when to re-send a worker message

@@ -22,9 +22,10 @@ from ..core.errors import (HoldExpired, InvalidState, NotFound, RawCardNumber, R
 from ..core.http import error_body
 from ..core.observability import count, logger
 from . import domain, lifecycle
-from .models import Booking
+from .models import Booking, PaymentAttemptAttribute
 from .payments import provider as payment_provider
-from .payments.port import Authorization, Declined, InvalidPaymentMethod, ProviderUnavailable, looks_like_card_number
+from .payments.port import (Authorization, Declined, InvalidPaymentMethod, PaymentError, ProviderUnavailable,
+                            looks_like_card_number)
 from .schemas import PaymentRequest
 from .transactions import LabelledTransaction
 from .views import booking_view
@@ -34,11 +35,15 @@ LOCK_SECONDS = 60
 REDRIVE_SECONDS = 120
 
 
-def _take_lock(booking_id: str, user: Principal, lock: str, now: float) -> Booking | None:
+def _take_lock(booking_id: str, user: Principal, lock: str, attempt: PaymentAttemptAttribute,
+               now: float) -> Booking | None:
+    """Takes the payment lock, records the attempt (so an authorization orphaned by a crash can
+    be found and voided later) and returns the booking: one conditional UpdateItem."""
     booking = Booking(booking_id)
     try:
         booking.update(
-            actions=[Booking.payment_lock.set(lock), Booking.payment_lock_until.set(int(now) + LOCK_SECONDS)],
+            actions=[Booking.payment_lock.set(lock), Booking.payment_lock_until.set(int(now) + LOCK_SECONDS),
+                     Booking.payment_attempts.set((Booking.payment_attempts | []).append([attempt]))],
             condition=(Booking.traveler_id == user.user_id) & (Booking.status == domain.HELD)
             & (Booking.expires_at > int(now))
             & (Booking.payment_lock.does_not_exist() | (Booking.payment_lock == lock)
@@ -62,6 +67,41 @@ def _why_not_payable(booking_id: str, user: Principal, now: float) -> Exception:
     if booking.status == domain.HELD:
         return RequestInProgress("Another payment for this booking is being processed.")
     return InvalidState(f"A {booking.status} booking cannot be paid.", {"status": booking.status})
+
+
+def _metadata(booking: Booking) -> dict[str, str]:
+    # Part of the authorization's fingerprint at the provider: replays must send the same.
+    return {"booking_id": booking.booking_id, "reference": booking.reference}
+
+
+def void_unused_authorizations(booking: Booking) -> int:
+    """Voids the authorizations of payment attempts the booking did not keep.
+
+    An attempt whose process died between the provider's authorization and our transaction
+    leaves money reserved on the traveler's card with nothing pointing at it. Every attempt is
+    recorded when it takes the lock, so once the booking is settled (expired, cancelled,
+    confirmed or failed) each attempt other than the kept one is replayed at the provider under
+    its own idempotency key (which returns the same authorization, or a decline) and voided.
+    Returns how many were voided. Never raises: a provider problem is logged, not fatal.
+    """
+    if int(booking.amount or 0) == 0:
+        return 0
+    provider, voided = payment_provider(), 0
+    for attempt in {a.key: a for a in booking.payment_attempts or []}.values():
+        if attempt.key == booking.payment_key:
+            continue
+        try:
+            authorization = provider.authorize(amount=int(booking.amount), currency=booking.currency,
+                                               payment_method=attempt.method, idempotency_key=attempt.key,
+                                               metadata=_metadata(booking))
+            provider.void(authorization.payment_id, idempotency_key=domain.provider_key(
+                booking.booking_id, "void", authorization.payment_id))
+            voided += 1
+        except (Declined, InvalidPaymentMethod):
+            continue  # that attempt never authorized anything
+        except PaymentError:
+            logger.exception("could not void an unused authorization", extra={"booking_id": booking.booking_id})
+    return voided
 
 
 def _release_lock(booking: Booking, lock: str) -> None:
@@ -107,7 +147,8 @@ def pay(user: Principal, booking_id: str, request: PaymentRequest, idempotency_k
     key = idempotency.record_key("payment", user.user_id, idempotency_key)
     request_hash = domain.fingerprint("POST /bookings/{id}/payment", booking_id, method)
     lock = f"{key}|{request_hash}"
-    booking = _take_lock(booking_id, user, lock, now)
+    provider_key = domain.provider_key(booking_id, "authorize", request_hash)
+    booking = _take_lock(booking_id, user, lock, PaymentAttemptAttribute(key=provider_key, method=method), now)
     if booking is None:
         previous = idempotency.previous_response(key, request_hash)
         if previous is not None:
@@ -122,8 +163,7 @@ def pay(user: Principal, booking_id: str, request: PaymentRequest, idempotency_k
         try:
             authorization = provider.authorize(
                 amount=int(booking.amount), currency=booking.currency, payment_method=method,
-                idempotency_key=domain.provider_key(booking_id, "authorize", request_hash),
-                metadata={"booking_id": booking_id, "reference": booking.reference})
+                idempotency_key=provider_key, metadata=_metadata(booking))
         except Declined as exc:
             return _declined(booking, lock, key, request_hash, exc.reason, now)
         except InvalidPaymentMethod as exc:
@@ -143,6 +183,7 @@ def pay(user: Principal, booking_id: str, request: PaymentRequest, idempotency_k
         entries=[lifecycle.entry(now, event="payment_authorized", by="traveler", amount=authorization.amount),
                  lifecycle.entry(now, status=domain.CONFIRMING, by="traveler")],
         extra=[ledger_action, Booking.authorized_amount.set(authorization.amount),
+               Booking.payment_key.set(provider_key),
                Booking.payment_lock.remove(), Booking.payment_lock_until.remove()]
         + ([Booking.payment_id.set(authorization.payment_id), Booking.payment_provider.set(provider.name)]
            if authorization.payment_id else []))

@@ -425,3 +425,42 @@ def test_vendor_sees_only_its_own_items_of_a_trip_and_pages_end_exactly(api, tok
     second = api.get(f"/vendor/bookings?limit=1&cursor={first['next_cursor']}", token=tokens["vendor"]).data
     assert len(second["bookings"]) == 1 and second["next_cursor"] is None  # exactly full last page
     assert second["bookings"][0]["booking_id"] != first["bookings"][0]["booking_id"]
+
+
+def test_an_authorization_orphaned_by_a_crash_is_voided_when_the_hold_expires(api, tokens, hotel, monkeypatch):
+    import time as clock
+
+    from chalicelib.booking import transactions
+    from chalicelib.booking.payments.models import LocalPayment
+
+    held = api.post("/holds", hold_body({"listing_id": hotel, "quantity": 1, "check_in": day(2),
+                                         "check_out": day(3)}), token=tokens["traveler"], headers=key()).data
+    real_commit = transactions.LabelledTransaction.commit
+
+    def crash(self):
+        raise ConnectionError("the Lambda died after the provider authorized, before our write")
+
+    monkeypatch.setattr(transactions.LabelledTransaction, "commit", crash)
+    response = api.post(f"/bookings/{held['booking_id']}/payment", {"payment_method": "tok_visa"},
+                        token=tokens["traveler"], headers=key())
+    assert response.status_code == 500
+    monkeypatch.setattr(transactions.LabelledTransaction, "commit", real_commit)
+    payments = [p for p in LocalPayment.scan() if p.pk.startswith("payment#")]
+    assert [p.status for p in payments] == ["authorized"]  # money reserved, nothing points at it
+
+    assert service.release_expired_holds(now=clock.time() + 16 * 60)["expired"] == 1
+    payments = [p for p in LocalPayment.scan() if p.pk.startswith("payment#")]
+    assert [p.status for p in payments] == ["voided"]
+
+
+def test_a_kept_authorization_is_not_voided(api, tokens, hotel):
+    from chalicelib.booking.payments.models import LocalPayment
+    held = api.post("/holds", hold_body({"listing_id": hotel, "quantity": 1, "check_in": day(2),
+                                         "check_out": day(3)}), token=tokens["traveler"], headers=key()).data
+    path = f"/bookings/{held['booking_id']}/payment"
+    assert api.post(path, {"payment_method": "tok_chargeDeclined"}, token=tokens["traveler"],
+                    headers=key()).status_code == 402
+    assert api.post(path, {"payment_method": "tok_visa"}, token=tokens["traveler"], headers=key()).status_code == 202
+    assert service.confirm_booking(held["booking_id"]) == "confirmed"
+    payments = [p for p in LocalPayment.scan() if p.pk.startswith("payment#")]
+    assert [p.status for p in payments] == ["captured"]
