@@ -85,3 +85,9 @@ def test_absurdly_nested_json_is_400_not_500(api):
     response = api.post("/auth/login", "[" * 100_000 + "]" * 100_000)
     assert response.status_code == 400
     assert response.data["error"]["details"]["fields"] == {"body": "is not valid JSON"}
+
+
+def test_openapi_document_is_a_valid_openapi_3_1_document():
+    from openapi_spec_validator import validate
+
+    validate(build_document())  # raises on any schema error
