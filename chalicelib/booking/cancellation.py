@@ -9,6 +9,7 @@ import time
 from datetime import date, datetime, timezone
 from typing import Any
 
+from ..core import queues
 from ..core.auth import Principal
 from ..core.errors import InvalidState, NotFound
 from ..core.observability import count, logger
@@ -19,11 +20,10 @@ from .notifications import enqueue_email
 from .payment import void_unused_authorizations
 from .payments import provider as payment_provider
 from .transactions import LabelledTransaction
-from .views import booking_view, iso, money
+from .views import STAFF, booking_view, iso, money
 
 WORKER = "cancellation-worker"
 REDRIVE_SECONDS = 120
-STAFF = ("agents", "admins")
 
 
 def load_for(viewer: Principal, booking_id: str) -> Booking:
@@ -109,7 +109,6 @@ def cancel(viewer: Principal, booking_id: str, reason: str | None, now: float | 
             if getattr(exc, "cause_response_code", "") == "ConditionalCheckFailedException":
                 raise _state_changed(booking_id) from exc
             raise
-        from ..core import queues
         queues.send(queues.CANCELLATIONS, {"type": "cancel", "booking_id": booking_id})
         return 202, booking_view(booking, viewer, now)
     raise InvalidState(f"A {booking.status} booking cannot be cancelled.", {"status": booking.status})

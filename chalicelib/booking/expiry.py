@@ -17,7 +17,7 @@ from . import domain, lifecycle
 from .models import Booking
 from .notifications import enqueue_email
 from .payment import void_unused_authorizations
-from .transactions import LabelledTransaction
+from .transactions import UPDATE, LabelledTransaction
 
 SWEEPER = "expiry-sweeper"
 REDRIVE_SECONDS = 120
@@ -30,7 +30,7 @@ def expire_hold(booking: Booking, now: float) -> bool:
     lifecycle.release_units(t, booking, sold=False)
     lifecycle.hold_ended(t, booking.traveler_id)
     actions = lifecycle.move(booking, domain.EXPIRED, now, by=SWEEPER)
-    t.add("update", ("booking",), lambda tx: tx.update(
+    t.add(UPDATE, ("booking",), lambda tx: tx.update(
         Booking(booking.booking_id), actions=actions,
         condition=(Booking.status == domain.HELD) & (Booking.expires_at <= int(now))))
     failures = t.commit()

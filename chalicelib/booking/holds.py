@@ -211,10 +211,12 @@ def place_hold(user: Principal, request: HoldRequest, idempotency_key: str,
         for f in failures:
             if f.label and f.label[0] == "day":
                 _, index, listing_id, day, price = f.label
-                if f.item is not None and int(f.item.get("price", {}).get("N", price)) != price:
-                    stale = True  # the vendor changed the price since we cached it
+                # No item: the date was never on sale. Else a changed price means a stale quote.
+                _, _, available, current_price = (reservations.describe_shortage(f.item) if f.item
+                                                  else (listing_id, day, 0, price))
+                if current_price != price:
+                    stale = True
                 else:
-                    available = int(f.item["available"]["N"]) if f.item else 0
                     shortages.append((index, listing_id, day, available))
             elif f.label and f.label[0] == "listing":
                 stale = True

@@ -27,7 +27,7 @@ from .payments import provider as payment_provider
 from .payments.port import (Authorization, Declined, InvalidPaymentMethod, PaymentError, ProviderUnavailable,
                             looks_like_card_number)
 from .schemas import PaymentRequest
-from .transactions import LabelledTransaction
+from .transactions import PUT, UPDATE, LabelledTransaction
 from .views import booking_view
 
 LOCK_SECONDS = 60
@@ -121,9 +121,9 @@ def _declined(booking: Booking, lock: str, key: str, request_hash: str, reason: 
     actions = [Booking.payment_lock.remove(), Booking.payment_lock_until.remove(),
                Booking.timeline.set(Booking.timeline.append([
                    lifecycle.entry(now, event="payment_declined", by="traveler", note=reason)]))]
-    t.add("update", ("booking",), lambda tx: tx.update(Booking(booking.booking_id), actions=actions,
+    t.add(UPDATE, ("booking",), lambda tx: tx.update(Booking(booking.booking_id), actions=actions,
                                                        condition=Booking.payment_lock == lock))
-    t.add("put", ("idempotency",), lambda tx: idempotency.save_response(tx, key, request_hash, 402, body, now))
+    t.add(PUT, ("idempotency",), lambda tx: idempotency.save_response(tx, key, request_hash, 402, body, now))
     failures = t.commit()
     if "idempotency" in lifecycle.failed_labels(failures):
         # A replay of an earlier decline: the transaction (and its unlock) did not apply.
@@ -189,10 +189,10 @@ def pay(user: Principal, booking_id: str, request: PaymentRequest, idempotency_k
            if authorization.payment_id else []))
     booking.payment_id, booking.authorized_amount = authorization.payment_id or None, authorization.amount
     response = booking_view(booking, user, now)
-    t.add("update", ("booking",), lambda tx: tx.update(
+    t.add(UPDATE, ("booking",), lambda tx: tx.update(
         Booking(booking_id), actions=actions,
         condition=(Booking.status == domain.HELD) & (Booking.payment_lock == lock) & (Booking.expires_at > int(now))))
-    t.add("put", ("idempotency",), lambda tx: idempotency.save_response(tx, key, request_hash, 202, response, now))
+    t.add(PUT, ("idempotency",), lambda tx: idempotency.save_response(tx, key, request_hash, 202, response, now))
     lifecycle.hold_ended(t, booking.traveler_id)
     failures = t.commit()
     if failures:

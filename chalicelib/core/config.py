@@ -42,12 +42,6 @@ class Settings:
     def issuer(self) -> str:
         return f"https://cognito-idp.{self.region}.amazonaws.com/{self.user_pool_id}"
 
-    def table_name(self, name: str) -> str:
-        return table_name(name)
-
-    def queue_name(self, name: str) -> str:
-        return queue_name(name)
-
 
 def stage() -> str:
     return os.environ.get("ITINERA_STAGE", "local")

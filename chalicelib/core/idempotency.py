@@ -37,10 +37,6 @@ def save_response(tx: TransactWrite, key: str, request_hash: str, status: int, b
     tx.save(record, condition=IdempotencyRecord.key.does_not_exist())
 
 
-def is_record_item(raw_item: dict[str, Any] | None) -> bool:
-    return bool(raw_item) and "request_hash" in raw_item
-
-
 def previous_response(key: str, request_hash: str) -> tuple[int, Any] | None:
     """The first answer for this key, if any; 422 if the key came with another request."""
     try:

@@ -153,10 +153,6 @@ def release_sold_units(tx: TransactWrite, listing_id: str, date: str, quantity: 
     tx.update(_day(listing_id, date), actions=actions, condition=condition)
 
 
-def is_availability_item(raw_item: dict[str, Any] | None) -> bool:
-    return bool(raw_item) and "available" in raw_item and "date" in raw_item
-
-
 def describe_shortage(raw_item: dict[str, Any]) -> tuple[str, str, int, int]:
     """(listing_id, date, available, price) of a day whose hold condition failed."""
     day = AvailabilityDay.from_raw_data(raw_item)

@@ -8,7 +8,6 @@ import jwt
 import requests
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.e2e.conftest import start_stack, stop_stack
 from tools.demo_users import DEMO_USERS
 
 
