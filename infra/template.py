@@ -31,11 +31,15 @@ REST_API = "RestAPI"  # Chalice's name for the API Gateway REST API
 USER_POOL = "UserPool"
 USER_POOL_CLIENT = "UserPoolClient"
 ALARM_TOPIC = "OperationsAlarmTopic"
+CURSOR_SECRET = "CursorSecret"
 
 # The environment the functions get on top of .chalice/config.json's (see infra.postprocess).
 FUNCTION_ENVIRONMENT: dict[str, Any] = {
     "ITINERA_USER_POOL_ID": {"Ref": USER_POOL},
     "ITINERA_USER_POOL_CLIENT_ID": {"Ref": USER_POOL_CLIENT},
+    # Resolved by CloudFormation at deploy time (a dynamic reference): the Lambda role needs no
+    # access to the secret, and the key never enters the repository or config.json.
+    config.CURSOR_SECRET_VARIABLE: {"Fn::Sub": "{{resolve:secretsmanager:${%s}}}" % CURSOR_SECRET},
 }
 
 DYNAMODB_ACTIONS = [
@@ -179,6 +183,41 @@ def queue_resources(name: str, stage: str) -> dict[str, dict[str, Any]]:
     }
 
 
+# Business metrics that mean something went wrong even though no request failed.
+# BookingsSettledBySweeper: a booking's worker never finished and the sweeper had to decide it
+# from the provider's state (a stuck queue, a crashing worker, a provider outage).
+BUSINESS_ALARMS: dict[str, str] = {
+    "BookingsSettledBySweeper": "The sweeper had to settle bookings whose confirmation or "
+                                "cancellation worker never finished: check the workers and their queues.",
+}
+
+
+def business_alarm_id(metric: str) -> str:
+    return metric + "Alarm"
+
+
+def business_alarm_resources(stage: str) -> dict[str, dict[str, Any]]:
+    """An alarm as soon as any of BUSINESS_ALARMS' metrics (Powertools EMF, namespace and
+    `service` dimension as core.observability emits them) is above zero."""
+    from chalicelib.core.observability import SERVICE, metrics
+
+    return {business_alarm_id(metric): {"Type": "AWS::CloudWatch::Alarm", "Properties": {
+        "AlarmName": f"itinera-{stage}-{metric}",
+        "AlarmDescription": description,
+        "Namespace": metrics.namespace,
+        "MetricName": metric,
+        "Dimensions": [{"Name": "service", "Value": SERVICE}],
+        "Statistic": "Sum",
+        "Period": 300,
+        "EvaluationPeriods": 1,
+        "Threshold": 0,
+        "ComparisonOperator": "GreaterThanThreshold",
+        "TreatMissingData": "notBreaching",
+        "AlarmActions": [{"Ref": ALARM_TOPIC}],
+        "OKActions": [{"Ref": ALARM_TOPIC}],
+    }} for metric, description in BUSINESS_ALARMS.items()}
+
+
 def user_pool_resources(stage: str) -> dict[str, dict[str, Any]]:
     """The pool (sign-in by email), one group per role, and the app's public client."""
     name = resources.pool_name(stage)
@@ -198,6 +237,19 @@ def user_pool_resources(stage: str) -> dict[str, dict[str, Any]]:
         out[_camel(group) + "Group"] = {"Type": "AWS::Cognito::UserPoolGroup", "Properties": {
             "GroupName": group, "UserPoolId": {"Ref": USER_POOL}}}
     return out
+
+
+def cursor_secret_resource(stage: str) -> dict[str, Any]:
+    """The key that signs pagination cursors: generated once per stage, never chosen by hand.
+
+    Unlike the Stripe keys (which come from a Stripe account, so an operator sets them), any
+    random value will do, and a stage without one refuses to run (core.config).
+    """
+    # No fixed Name: a deleted secret keeps its name for its recovery window, which would make
+    # recreating the stack fail.
+    return {"Type": "AWS::SecretsManager::Secret", "Properties": {
+        "Description": f"Itinera {stage}: HMAC key of pagination cursors ({config.CURSOR_SECRET_VARIABLE})",
+        "GenerateSecretString": {"PasswordLength": 64, "ExcludePunctuation": True}}}
 
 
 def _error_body(code: str, message: str | None) -> str:
@@ -297,7 +349,9 @@ def merge_template(stage: str, models: list[type[Model]] | None = None,
     for name in queues:
         res.update(queue_resources(name, stage))
         outputs[queue_id(name) + "Url"] = {"Value": {"Ref": queue_id(name)}}
+    res.update(business_alarm_resources(stage))
     res.update(user_pool_resources(stage))
+    res[CURSOR_SECRET] = cursor_secret_resource(stage)
     # Deep-merged into Chalice's RestAPI resource (AWS::Serverless::Api) and its swagger.
     res[REST_API] = {"Properties": {"DefinitionBody": {
         "x-amazon-apigateway-gateway-responses": gateway_responses()}}}

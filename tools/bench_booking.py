@@ -35,6 +35,7 @@ class _Env:
                            "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": "us-east-1",
                            "AWS_REGION": "us-east-1", "ITINERA_MAX_ACTIVE_HOLDS": "1000",
                            "POWERTOOLS_METRICS_NAMESPACE": "ItineraBench", "POWERTOOLS_LOG_LEVEL": "ERROR"})
+        os.environ.setdefault("ITINERA_CURSOR_SECRET", "bench-cursor-secret")  # for a non-local ITINERA_STAGE
         import boto3
 
         from chalicelib.core import aws, queues

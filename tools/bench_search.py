@@ -44,6 +44,8 @@ def _environment(endpoint: str) -> None:
         "AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1",
         "ITINERA_STAGE": os.environ.get("ITINERA_STAGE", "bench"), "POWERTOOLS_LOG_LEVEL": "ERROR",
+        # Search pages sign cursors: a stage other than local must bring its own key.
+        "ITINERA_CURSOR_SECRET": os.environ.get("ITINERA_CURSOR_SECRET") or "bench-cursor-secret",
     })
 
 

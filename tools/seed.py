@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any, Callable, Iterator
 
-from chalicelib.inventory import domain
+from chalicelib.inventory import domain, places
 from chalicelib.inventory.models import (VENDOR_DIRECTORY, AvailabilityDay, CancellationPolicyAttribute,
                                          Listing, Vendor)
 from tools.demo_users import DEMO_USERS
@@ -32,14 +32,14 @@ DAYS = 120
 WRITERS = 4
 AURORA, MERIDIAN = "ven_aurora", "ven_meridian"
 
-CITIES = {  # city code: (airport, name, currency, vendor)
-    "PAR": ("CDG", "Paris", "EUR", AURORA),
-    "LIS": ("LIS", "Lisbon", "EUR", AURORA),
-    "BCN": ("BCN", "Barcelona", "EUR", AURORA),
-    "NYC": ("JFK", "New York", "USD", MERIDIAN),
-    "TYO": ("HND", "Tokyo", "USD", MERIDIAN),
-    "CPT": ("CPT", "Cape Town", "USD", MERIDIAN),
+_SOLD_IN = {  # city code: (currency, vendor)
+    "PAR": ("EUR", AURORA), "LIS": ("EUR", AURORA), "BCN": ("EUR", AURORA),
+    "NYC": ("USD", MERIDIAN), "TYO": ("USD", MERIDIAN), "CPT": ("USD", MERIDIAN),
 }
+# city code: (airport, name, currency, vendor). Names and airports come from the one table of
+# places search uses too; flights are seeded from each city's main airport.
+CITIES = {city: (places.CITIES[city].airports[0], places.CITIES[city].name, currency, vendor)
+          for city, (currency, vendor) in _SOLD_IN.items()}
 
 HOTELS = {  # two hotels per city: (name, price level 1-3)
     "PAR": [("Hôtel Lumière Saint-Germain", 3), ("Le Petit Marais", 2)],
@@ -111,7 +111,7 @@ def _km(a: str, b: str) -> float:
 def _listing(slug: str, vendor: str, kind: str, title: str, currency: str, policy: tuple[int, int],
              attributes: dict[str, Any], description: str, now: str, **place: str) -> Listing:
     return Listing(listing_id(slug), vendor_id=vendor, kind=kind, title=title, description=description,
-                   currency=currency, attributes=attributes, created_at=now, updated_at=now,
+                   currency=currency, attributes=attributes, created_at=now, updated_at=now, version=1,
                    cancellation_policy=CancellationPolicyAttribute(free_until_hours=policy[0],
                                                                    refund_percent_after=policy[1]),
                    **place)

@@ -6,160 +6,129 @@ The refund follows each item's cancellation policy as it was when the booking wa
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from datetime import date, datetime, timezone
-from typing import Any
 
 from ..core import queues
 from ..core.auth import Principal
-from ..core.errors import InvalidState, NotFound
+from ..core.errors import NotFound, RequestInProgress
 from ..core.observability import count, logger
 from ..inventory.domain import CancellationPolicy
-from . import domain, lifecycle
-from .models import Booking
+from . import domain, lifecycle, records
 from .notifications import enqueue_email
-from .payment import void_unused_authorizations
+from .payment_cleanup import release_unkept_payments
 from .payments import provider as payment_provider
-from .transactions import LabelledTransaction
-from .views import STAFF, booking_view, iso, money
+from .payments.port import AmountExceeded, AuthorizationGone, InvalidPaymentState
+from .views import STAFF, iso
 
 WORKER = "cancellation-worker"
-REDRIVE_SECONDS = 120
 
 
-def load_for(viewer: Principal, booking_id: str) -> Booking:
+def load_for(viewer: Principal, booking_id: str) -> domain.Booking:
     """The booking if the viewer may see it: its traveler, or staff. Else 404 (not 403: the
     existence of another traveler's booking is not revealed)."""
     if not domain.is_booking_id(booking_id):
         raise NotFound("No such booking.")
-    try:
-        booking = Booking.get(booking_id, consistent_read=True)
-    except Booking.DoesNotExist:
-        raise NotFound("No such booking.") from None
-    if booking.traveler_id != viewer.user_id and not viewer.has_any(STAFF):
+    booking = records.load(booking_id)
+    if booking is None or (booking.traveler_id != viewer.user_id and not viewer.has_any(STAFF)):
         raise NotFound("No such booking.")
     return booking
 
 
-def _policy_items(booking: Booking) -> list[tuple[int, CancellationPolicy, date]]:
-    return [(int(item.amount), CancellationPolicy(int(item.policy.free_until_hours),
-                                                  int(item.policy.refund_percent_after)),
-             date.fromisoformat(min(item.dates))) for item in booking.items]
+@dataclass(frozen=True)
+class CancellationQuote:
+    refund: int
+    currency: str
+    policy: str
+    valid_until: float | None  # epoch seconds: when the refund changes next, if it does
 
 
-def refund_due(booking: Booking, now: float) -> int:
-    return domain.cancellation_refund(
-        _policy_items(booking), now=datetime.fromtimestamp(now, tz=timezone.utc),
-        captured=int(booking.captured_amount or 0), refunded=int(booking.refunded_amount or 0))
-
-
-def _policy_words(policy: CancellationPolicy, first_day: date) -> str:
-    deadline = datetime(first_day.year, first_day.month, first_day.day, tzinfo=timezone.utc)
-    deadline = iso(deadline.timestamp() - policy.free_until_hours * 3600)
+def _policy_words(item: domain.BookedItem, now: float) -> str:
+    policy: CancellationPolicy = item.policy
     if policy.refund_percent_after == 100:
-        return "Free cancellation at any time."
-    return (f"Full refund if cancelled before {deadline}; after that {policy.refund_percent_after}% "
-            "of the price is refunded.")
+        return f"{item.title}: free cancellation at any time."
+    first = date.fromisoformat(min(item.dates))
+    deadline = datetime(first.year, first.month, first.day, tzinfo=timezone.utc).timestamp() \
+        - policy.free_until_hours * 3600
+    after = f"{policy.refund_percent_after}% of its price is refunded"
+    if deadline > now:
+        return f"{item.title}: full refund if cancelled before {iso(deadline)}; after that {after}."
+    return f"{item.title}: {after} (the free cancellation period ended {iso(deadline)})."
 
 
-def cancellation_quote(viewer: Principal, booking_id: str, now: float | None = None) -> dict[str, Any]:
+def cancellation_quote(viewer: Principal, booking_id: str, now: float | None = None) -> CancellationQuote:
     now = time.time() if now is None else now
     booking = load_for(viewer, booking_id)
-    items = _policy_items(booking)
-    if booking.status == domain.HELD:
-        return {"refund": money(0, booking.currency), "valid_until": None,
-                "policy": "Nothing has been charged yet: cancelling releases the hold at no cost."}
-    if booking.status != domain.CONFIRMED:
-        raise InvalidState(f"A {booking.status} booking cannot be cancelled.", {"status": booking.status})
-    _refuse_if_started(booking, now)
-    until = domain.quote_valid_until([(policy, first) for _, policy, first in items],
+    status = booking.effective_status(now)
+    if status == domain.HELD:
+        return CancellationQuote(0, booking.currency, "Nothing has been charged yet: cancelling releases the "
+                                 "hold at no cost.", None)
+    if status != domain.CONFIRMED:
+        raise domain.IllegalTransition(status, "be cancelled")
+    if domain.has_started(booking.first_date, datetime.fromtimestamp(now, tz=timezone.utc)):
+        raise domain.BookingStarted(booking.first_date)
+    until = domain.quote_valid_until([(policy, first) for _, policy, first in booking.policy_items()],
                                      datetime.fromtimestamp(now, tz=timezone.utc))
-    words = " ".join(dict.fromkeys(_policy_words(policy, first) for _, policy, first in items))
-    return {"refund": money(refund_due(booking, now), booking.currency), "policy": words,
-            "valid_until": iso(until.timestamp()) if until else None}
+    words = " ".join(_policy_words(item, now) for item in booking.items)
+    return CancellationQuote(booking.refund_due(now), booking.currency, words,
+                             until.timestamp() if until else None)
 
 
-def cancel(viewer: Principal, booking_id: str, reason: str | None, now: float | None = None) -> tuple[int, Any]:
-    """POST /bookings/{id}/cancel: (200, CANCELLED) for a hold, (202, CANCELLING) once paid."""
+def cancel(viewer: Principal, booking_id: str, reason: str | None, now: float | None = None) -> domain.Booking:
+    """POST /bookings/{id}/cancel: a hold CANCELLED at once; a paid booking CANCELLING."""
     now = time.time() if now is None else now
     booking = load_for(viewer, booking_id)
     by = "agent" if viewer.has_any(STAFF) and booking.traveler_id != viewer.user_id else "traveler"
-    if booking.status == domain.HELD:
-        t = LabelledTransaction()
-        lifecycle.release_units(t, booking, sold=False)
-        lifecycle.hold_ended(t, booking.traveler_id)
-        actions = lifecycle.move(booking, domain.CANCELLED, now, by=by,
-                                 entries=[lifecycle.entry(now, status=domain.CANCELLED, by=by, note=reason)])
-        lifecycle.update_booking(t, booking, actions, domain.HELD)
-        if t.commit():
-            raise _state_changed(booking_id)
+    for _ in range(3):
+        result = lifecycle.apply(booking, booking.cancel(now=now, by=by, reason=reason))
+        if isinstance(result, lifecycle.Applied):
+            break
+        # Moved on, or still HELD with a payment attempt that joined meanwhile: decide again.
+        booking = records.load(booking_id) or booking
+    else:
+        raise RequestInProgress("The booking is changing; retry shortly.")
+    cancelled = result.booking
+    if cancelled.status == domain.CANCELLED:
         count("BookingsCancelled")
-        void_unused_authorizations(booking)
+        release_unkept_payments(cancelled)
         enqueue_email(booking_id, "cancelled", refund=0)
-        return 200, booking_view(booking, viewer, now)
-    if booking.status == domain.CONFIRMED:
-        _refuse_if_started(booking, now)
-        refund = refund_due(booking, now)
-        actions = lifecycle.move(booking, domain.CANCELLING, now, by=by, pending_until=int(now) + REDRIVE_SECONDS,
-                                 entries=[lifecycle.entry(now, status=domain.CANCELLING, by=by, note=reason)],
-                                 extra=[Booking.refund_quote.set(refund)])
-        booking.refund_quote = refund
-        try:
-            Booking(booking_id).update(actions=actions, condition=Booking.status == domain.CONFIRMED)
-        except Exception as exc:
-            if getattr(exc, "cause_response_code", "") == "ConditionalCheckFailedException":
-                raise _state_changed(booking_id) from exc
-            raise
+    else:
         queues.send(queues.CANCELLATIONS, {"type": "cancel", "booking_id": booking_id})
-        return 202, booking_view(booking, viewer, now)
-    raise InvalidState(f"A {booking.status} booking cannot be cancelled.", {"status": booking.status})
+    return cancelled
 
 
-def _refuse_if_started(booking: Booking, now: float) -> None:
-    if domain.has_started(booking.first_date, datetime.fromtimestamp(now, tz=timezone.utc)):
-        raise InvalidState("The booking has started (its first date has begun) and can no longer be "
-                           "cancelled; contact support.", {"first_date": booking.first_date})
-
-
-def _state_changed(booking_id: str) -> InvalidState:
-    current = Booking.get(booking_id, consistent_read=True)
-    return InvalidState(f"The booking is now {current.status} and cannot be cancelled.",
-                        {"status": current.status})
-
-
-def process_cancellation(booking_id: str, now: float | None = None) -> str:
+def process_cancellation(booking_id: str, now: float | None = None, *, by: str = WORKER) -> str:
     """The cancellation worker: refund per the quote, release the sold units, CANCELLED."""
     now = time.time() if now is None else now
-    try:
-        booking = Booking.get(booking_id, consistent_read=True)
-    except Booking.DoesNotExist:
+    booking = records.load(booking_id)
+    if booking is None or booking.status != domain.CANCELLING:
         return "skipped"
-    if booking.status != domain.CANCELLING:
-        return "skipped"
-    refund = min(int(booking.refund_quote or 0),
-                 int(booking.captured_amount or 0) - int(booking.refunded_amount or 0))
-    t = LabelledTransaction()
-    extra = []
-    entries = []
+    refund, refund_id = booking.cancellation_refund_now(now), None
     if refund > 0:
-        result = payment_provider().refund(booking.payment_id, amount=refund,
-                                           idempotency_key=domain.provider_key(booking_id, "cancel-refund"))
-        extra.append(lifecycle.ledger(t, booking, "refund", refund, now, actor=WORKER, reason="cancellation",
-                                      provider_ref=result.refund_id))
-        extra.append(Booking.refunded_amount.set(int(booking.refunded_amount or 0) + refund))
-        entries.append(lifecycle.entry(now, event="refunded", by=WORKER, amount=refund))
-    lifecycle.release_units(t, booking, sold=True)
-    actions = lifecycle.move(booking, domain.CANCELLED, now, by=WORKER,
-                             entries=entries + [lifecycle.entry(now, status=domain.CANCELLED, by=WORKER)],
-                             extra=extra + [Booking.refund_quote.remove()])
-    lifecycle.update_booking(t, booking, actions, domain.CANCELLING)
-    failures = t.commit()
-    if failures:
-        if "booking" in lifecycle.failed_labels(failures):
-            return "skipped"
-        raise RuntimeError(f"cancellation transaction failed: {failures}")
+        refund, refund_id = _refund(booking, refund)
+    result = lifecycle.apply(booking, booking.finish_cancellation(refunded=refund, refund_id=refund_id, now=now, by=by))
+    if isinstance(result, lifecycle.NotApplied):
+        return "skipped"
     count("BookingsCancelled")
     if refund > 0:
         count("RefundsIssued")
     logger.info("booking cancelled", extra={"booking_id": booking_id, "refund": refund})
     enqueue_email(booking_id, "cancelled", refund=refund)
     return "cancelled"
+
+
+def _refund(booking: domain.Booking, amount: int) -> tuple[int, str | None]:
+    """Refund at the provider under the booking's one cancellation key (a retry replays it).
+    If the provider says there is less (or nothing) left to refund, its record decides."""
+    provider = payment_provider()
+    try:
+        result = provider.refund(booking.payment_id or "", amount=amount,
+                                 idempotency_key=domain.provider_key(booking.booking_id, "cancel-refund"))
+        return result.amount, result.refund_id
+    except (AmountExceeded, InvalidPaymentState, AuthorizationGone):
+        state = provider.retrieve(booking.payment_id or "")
+        logger.warning("refund refused; the provider's record decides",
+                       extra={"booking_id": booking.booking_id, "captured": state.captured_amount,
+                              "refunded": state.refunded_amount})
+        # What the provider refunded beyond what our ledger knows is this cancellation's refund.
+        return max(0, state.refunded_amount - booking.refunded_amount), None

@@ -1,85 +1,102 @@
-"""The confirmation worker's use case: capture, then held -> sold and CONFIRMING -> CONFIRMED.
+"""The confirmation worker's use case: capture, then CONFIRMING -> CONFIRMED (held -> sold).
 
 At most two DynamoDB round trips (read the booking, one transaction) plus the capture. The
-capture's idempotency key is derived from the booking, so a message delivered twice, or a
-worker that crashed after capturing but before writing, captures once: the retry gets the
-provider's first capture back and only then writes.
+capture's idempotency key is derived from the kept attempt, so a message delivered twice, or a
+worker that crashed after capturing but before writing, captures once.
+
+Every provider outcome has its handler:
+- captured (now or before) -> CONFIRMED;
+- capture failed -> the authorization is voided, FAILED, units released, traveler emailed;
+- the authorization is gone (voided, expired, cancelled) -> FAILED likewise;
+- the provider is unavailable -> raise: the message comes back, and the sweeper settles the
+  booking from the provider's real state if it is still CONFIRMING minutes later.
 """
 from __future__ import annotations
 
 import time
 
 from ..core.observability import count, logger
-from . import domain, lifecycle
-from .models import Booking
+from . import domain, lifecycle, records
 from .notifications import enqueue_email
-from .payment import void_unused_authorizations
+from .payment_cleanup import release_unkept_payments, void_payment
 from .payments import provider as payment_provider
-from .payments.port import Capture, CaptureFailed
-from .transactions import LabelledTransaction
+from .payments.port import (AUTHORIZED, CAPTURED, VOIDED, AmountExceeded, AuthorizationGone, Capture, CaptureFailed,
+                            InvalidPaymentState, UnknownPayment)
 
 WORKER = "confirmation-worker"
+CONFIRMED, FAILED, SKIPPED = "confirmed", "failed", "skipped"
 
 
-def confirm_booking(booking_id: str, now: float | None = None) -> str:
+def confirm_booking(booking_id: str, now: float | None = None, *, by: str = WORKER) -> str:
     """Returns what happened: confirmed, failed, or skipped (nothing to do)."""
     now = time.time() if now is None else now
-    try:
-        booking = Booking.get(booking_id, consistent_read=True)
-    except Booking.DoesNotExist:
+    booking = records.load(booking_id)
+    if booking is None:
         logger.warning("confirmation for unknown booking", extra={"booking_id": booking_id})
-        return "skipped"
+        return SKIPPED
     if booking.status != domain.CONFIRMING:
-        if booking.status == domain.CONFIRMED and "confirmed" not in (booking.notified or []):
+        if booking.status == domain.CONFIRMED and "confirmed" not in booking.notified:
             enqueue_email(booking_id, "confirmed")  # the first delivery committed but did not get to notify
-        return "skipped"
+        return SKIPPED
     if not booking.payment_id:
-        capture = Capture(payment_id="", amount=0, capture_id="")  # a free booking: nothing to take
-    else:
-        try:
-            capture = payment_provider().capture(booking.payment_id, amount=int(booking.authorized_amount),
-                                                 idempotency_key=domain.provider_key(booking_id, "capture"))
-        except CaptureFailed as exc:
-            return _fail(booking, exc.reason, now)
+        return _confirm(booking, Capture(payment_id="", amount=0, capture_id=""), now, by)
+    try:
+        capture = payment_provider().capture(booking.payment_id, amount=booking.authorized_amount,
+                                             idempotency_key=domain.capture_key(booking_id, booking.payment_attempt or ""))
+    except CaptureFailed as exc:
+        void_payment(booking, booking.payment_id)
+        return _fail(booking, exc.reason, now, by)
+    except AuthorizationGone:
+        return _fail(booking, "authorization_gone", now, by)
+    except (InvalidPaymentState, AmountExceeded, UnknownPayment) as exc:
+        # Not an answer a capture of our own authorization should get: trust the provider's
+        # record of the payment, not our expectation.
+        logger.warning("capture refused; settling from the payment's state",
+                       extra={"booking_id": booking_id, "error": type(exc).__name__})
+        return settle_from_provider(booking, now, WORKER)
+    return _confirm(booking, capture, now, by)
 
-    t = LabelledTransaction()
-    lifecycle.sell_units(t, booking)
-    ledger_action = lifecycle.ledger(t, booking, "capture", capture.amount, now, actor=WORKER,
-                                     provider_ref=capture.capture_id)
-    actions = lifecycle.move(booking, domain.CONFIRMED, now, by=WORKER, entries=[
-        lifecycle.entry(now, event="payment_captured", by=WORKER, amount=capture.amount),
-        lifecycle.entry(now, status=domain.CONFIRMED, by=WORKER)],
-        extra=[ledger_action, Booking.captured_amount.set(capture.amount)])
-    lifecycle.update_booking(t, booking, actions, domain.CONFIRMING)
-    failures = t.commit()
-    if failures:
-        if "booking" in lifecycle.failed_labels(failures):
-            return "skipped"  # another delivery of this message got there first
-        raise RuntimeError(f"confirmation transaction failed: {failures}")
+
+def settle_from_provider(booking: domain.Booking, now: float, by: str) -> str:
+    """A CONFIRMING booking decided by what the provider says of its payment now (the
+    sweeper, for a booking whose worker never finished; or a capture refused oddly)."""
+    if not booking.payment_id:
+        return _confirm(booking, Capture(payment_id="", amount=0, capture_id=""), now, by)
+    try:
+        state = payment_provider().retrieve(booking.payment_id)
+    except UnknownPayment:
+        return _fail(booking, "payment_unknown", now, by)
+    if state.status == CAPTURED:
+        return _confirm(booking, Capture(state.payment_id, state.captured_amount, ""), now, by)
+    if state.status == AUTHORIZED:
+        if by == WORKER:
+            # The provider says capturable but refused the capture: let the message come back.
+            raise RuntimeError(f"capture of {booking.payment_id} refused although it is authorized")
+        return confirm_booking(booking.booking_id, now, by=by)
+    # created (never authorized) or voided: nothing will ever be captured.
+    if state.status != VOIDED:
+        void_payment(booking, state.payment_id)
+    return _fail(booking, f"payment_{state.status}", now, by)
+
+
+def _confirm(booking: domain.Booking, capture: Capture, now: float, by: str) -> str:
+    result = lifecycle.apply(booking, booking.confirm(captured=capture.amount, capture_id=capture.capture_id or None,
+                                                      now=now, by=by))
+    if isinstance(result, lifecycle.NotApplied):
+        return SKIPPED  # another delivery of this message got there first
     count("BookingsConfirmed")
-    void_unused_authorizations(booking)
-    enqueue_email(booking_id, "confirmed")
-    return "confirmed"
+    release_unkept_payments(result.booking)
+    enqueue_email(booking.booking_id, "confirmed")
+    return CONFIRMED
 
 
-def _fail(booking: Booking, reason: str, now: float) -> str:
-    """Capture failed: void the authorization, release the units, FAILED."""
-    provider = payment_provider()
-    provider.void(booking.payment_id,
-                  idempotency_key=domain.provider_key(booking.booking_id, "void", booking.payment_id))
-    t = LabelledTransaction()
-    lifecycle.release_units(t, booking, sold=False)
-    ledger_action = lifecycle.ledger(t, booking, "void", int(booking.authorized_amount), now, actor=WORKER,
-                                     reason=reason, provider_ref=booking.payment_id)
-    actions = lifecycle.move(booking, domain.FAILED, now, by=WORKER, entries=[
-        lifecycle.entry(now, event="capture_failed", by=WORKER, note=reason),
-        lifecycle.entry(now, status=domain.FAILED, by=WORKER)], extra=[ledger_action])
-    lifecycle.update_booking(t, booking, actions, domain.CONFIRMING)
-    failures = t.commit()
-    if failures and "booking" not in lifecycle.failed_labels(failures):
-        raise RuntimeError(f"failure transaction failed: {failures}")
+def _fail(booking: domain.Booking, reason: str, now: float, by: str) -> str:
+    """Nothing can be captured: FAILED, units released, the traveler told."""
+    result = lifecycle.apply(booking, booking.fail(reason=reason, voided=bool(booking.payment_id), now=now, by=by))
+    if isinstance(result, lifecycle.NotApplied):
+        return SKIPPED
     count("CapturesFailed")
-    if failures:
-        return "skipped"
-    void_unused_authorizations(booking)
-    return "failed"
+    logger.info("booking failed", extra={"booking_id": booking.booking_id, "reason": reason})
+    release_unkept_payments(result.booking)
+    enqueue_email(booking.booking_id, "failed")
+    return FAILED

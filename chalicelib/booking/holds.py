@@ -1,8 +1,15 @@
 """Placing a hold: the birth of a booking.
 
-One TransactWriteItems, all or nothing: the `held` increment of every (listing, date), the
-booking, its reference, its vendor links, the traveler's active-hold counter and the
-idempotency record of the request. With the quote cache warm that is the only round trip.
+One TransactWriteItems, all or nothing: the `held` increment of every (listing, date), a
+check that each listing's `version` is still the quoted one, the booking, its reference, its
+vendor links, the traveler's active-hold counter and the idempotency record of the request.
+With the quote cache warm that is the only round trip. The items are counted before sending
+(`hold_transaction_size`): DynamoDB takes at most 100, and a trip needing more is a 400.
+
+A replay (same Idempotency-Key, same body) gets the first answer back even when the request
+would now be refused (its date has passed, a listing changed, sold out): the record is read
+only when validation, quoting or the transaction refuses the request, so a first request
+pays no extra round trip for it.
 """
 from __future__ import annotations
 
@@ -10,7 +17,7 @@ import random
 import time
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
-from typing import Any
+from typing import Any, Mapping, Sequence
 
 from ..core import idempotency
 from ..core.auth import Principal
@@ -24,11 +31,16 @@ from .models import (ActiveHolds, BookedItemAttribute, Booking, BookingReference
                      ContactAttribute, PolicyAttribute, TimelineEntryAttribute, VendorBooking)
 from .schemas import HoldItemIn, HoldRequest
 from .transactions import CHECK, PUT, UPDATE, LabelledTransaction
+from .records import to_domain
 from .views import booking_view, iso_precise
 
 MAX_ATTEMPTS = 4
-# A hold is one TransactWriteItems (at most 100 items): the (listing, date) counters plus the
-# booking, its reference, vendor links, the idempotency record and the traveler's counter.
+TRANSACTION_MAX_ITEMS = 100  # DynamoDB's limit for one TransactWriteItems (DESIGN pitfall 14)
+# Items of a hold besides its counters, listing checks and vendor links: the booking, its
+# reference, the idempotency record and the traveler's active-holds counter.
+HOLD_OWN_ITEMS = 4
+# A first bound, checked before quoting so that a huge trip is refused without reading anything.
+# The exact count needs each listing's vendor, so it is checked after quoting (_check_size).
 MAX_HELD_DATES = 80
 
 
@@ -73,6 +85,40 @@ def _wanted(request: HoldRequest, today: date) -> list[WantedItem]:
     if errors:
         raise ValidationError.for_fields(errors)
     return wanted
+
+
+@dataclass(frozen=True)
+class HoldTransactionSize:
+    dates: int  # one `held` update per (listing, date)
+    listings: int  # one `version` condition check per listing
+    vendors: int  # one vendor link per vendor
+
+    @property
+    def items(self) -> int:
+        return self.dates + self.listings + self.vendors + HOLD_OWN_ITEMS
+
+
+def hold_transaction_size(dates_by_listing: Mapping[str, Sequence[str]],
+                          vendor_of: Mapping[str, str]) -> HoldTransactionSize:
+    """What `_transaction` will send for these {listing: [dates]} and {listing: vendor}. Pure."""
+    return HoldTransactionSize(dates=sum(len(dates) for dates in dates_by_listing.values()),
+                               listings=len(dates_by_listing),
+                               vendors=len({vendor_of[listing_id] for listing_id in dates_by_listing}))
+
+
+def _check_size(dates_by_listing: dict[str, list[str]], quotes: dict[str, reservations.Quote]) -> None:
+    """400 naming `items` for a trip whose transaction would exceed DynamoDB's 100 items."""
+    vendor_of: dict[str, str] = {}
+    for listing_id in dates_by_listing:
+        listing = quotes[listing_id].listing
+        assert listing is not None  # _check_quotes refused missing listings
+        vendor_of[listing_id] = listing.vendor_id
+    size = hold_transaction_size(dates_by_listing, vendor_of)
+    if size.items > TRANSACTION_MAX_ITEMS:
+        raise ValidationError.for_fields({"items": (
+            f"a booking is written as one transaction of at most {TRANSACTION_MAX_ITEMS} items; this "
+            f"trip needs {size.items} ({size.dates} dates, {size.listings} listings, {size.vendors} "
+            f"vendors and {HOLD_OWN_ITEMS} for the booking itself): split the trip")})
 
 
 def _dates_by_listing(wanted: list[WantedItem]) -> dict[str, list[str]]:
@@ -150,6 +196,7 @@ def _new_booking(user: Principal, request: HoldRequest, wanted: list[WantedItem]
 
 def _transaction(booking: Booking, wanted: list[WantedItem], quotes: dict[str, reservations.Quote],
                  key: str, request_hash: str, response: dict[str, Any], now: float) -> LabelledTransaction:
+    """The hold's one transaction; `hold_transaction_size` counts these items (keep them in step)."""
     t = LabelledTransaction()
     for listing_id in {w.listing_id for w in wanted}:
         snapshot = quotes[listing_id].listing
@@ -176,18 +223,38 @@ def _transaction(booking: Booking, wanted: list[WantedItem], quotes: dict[str, r
 
 def place_hold(user: Principal, request: HoldRequest, idempotency_key: str,
                now: float | None = None) -> tuple[int, dict[str, Any]]:
-    """POST /holds. Returns (status, body): 201 and the booking, or the first answer again."""
+    """POST /holds. Returns (status, body): 201 and the booking, or the first answer again.
+
+    When the request is refused before or by its transaction (400, 409 SOLD_OUT, 422 promo),
+    a stored first answer for the same key and body is returned instead (422
+    IDEMPOTENCY_KEY_REUSED for another body): a replay is answered even after its date passed.
+    """
     now = time.time() if now is None else now
     key = idempotency.record_key("holds", user.user_id, idempotency_key)
+    # The body only: nothing that changes with time, so a replay days later still matches.
     request_hash = domain.fingerprint("POST /holds", request.model_dump(mode="json"))
+    try:
+        return _place_hold(user, request, key, request_hash, now)
+    except (ValidationError, SoldOut, PromoInvalid):
+        previous = idempotency.previous_response(key, request_hash)
+        if previous is None:
+            raise
+        logger.info("hold replayed after its request was refused", extra={"status": previous[0]})
+        return previous
+
+
+def _place_hold(user: Principal, request: HoldRequest, key: str, request_hash: str,
+                now: float) -> tuple[int, dict[str, Any]]:
     wanted = _wanted(request, earliest_today(datetime.fromtimestamp(now, tz=timezone.utc)))
     if request.promo_code is not None:
         raise PromoInvalid("This promotion code is not valid.", {"field": "promo_code"})
+    dates_by_listing = _dates_by_listing(wanted)
     for attempt in range(MAX_ATTEMPTS):
-        quotes = reservations.quote(_dates_by_listing(wanted))
+        quotes = reservations.quote(dates_by_listing)
         currency = _check_quotes(wanted, quotes)
+        _check_size(dates_by_listing, quotes)
         booking = _new_booking(user, request, wanted, quotes, currency, now)
-        response = booking_view(booking, user, now)
+        response = booking_view(to_domain(booking), user, now)
         failures = _transaction(booking, wanted, quotes, key, request_hash, response, now).commit()
         if not failures:
             count("HoldsPlaced")

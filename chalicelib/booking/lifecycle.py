@@ -1,88 +1,149 @@
-"""The building blocks every booking transition shares.
+"""Applying a booking transition: one conditional transaction, "applied" or "already moved".
 
-A transition is one transaction: the booking's status change (conditioned on the status it
-leaves, so a duplicate message or a racing request changes nothing), the inventory counters,
-the ledger entry and the traveler's active-hold counter, as the transition needs.
+A `domain.Transition` says what changes; this module writes it as one TransactWriteItems: the
+booking's update (conditioned on the status it leaves and the transition's guards, so a
+duplicate message or a racing request changes nothing), the (listing, date) counters, the
+ledger entries and the traveler's active-hold counter, plus whatever the caller adds (the
+idempotency record of a request, a payment attempt). Every status change goes through here.
 """
 from __future__ import annotations
 
-from typing import Any
+import random
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
 
+from pynamodb.expressions.condition import size
 from pynamodb.expressions.update import Action
 
 from ..inventory import reservations
 from . import domain
 from .models import ActiveHolds, Booking, LedgerEntry, TimelineEntryAttribute
-from .transactions import PUT, UPDATE, LabelledTransaction
-from .views import iso, iso_precise
+from .transactions import PUT, UPDATE, Failure, LabelledTransaction
+
+# Extra operations a caller adds to the transaction: (kind, label, operation).
+Extra = tuple[str, Any, Callable[[Any], None]]
+
+_CONFLICT_RETRIES = 3
 
 
-def entry(at: float, *, status: str | None = None, event: str | None = None, by: str | None = None,
-          note: str | None = None, amount: int | None = None) -> TimelineEntryAttribute:
-    return TimelineEntryAttribute(at=iso_precise(at), status=status, event=event, by=by, note=note, amount=amount)
+class TransactionConflict(Exception):
+    """DynamoDB kept cancelling the transaction because of concurrent writes; retry later."""
 
 
-def move(booking: Booking, to: str, now: float, *, by: str, entries: list[TimelineEntryAttribute] | None = None,
-         pending_until: int | None = None, extra: list[Action] | None = None) -> list[Action]:
-    """Update actions moving `booking` to status `to`; also applies them to the local object so
-    the caller can answer with the booking as stored."""
-    assert domain.can_move(booking.status, to), (booking.status, to)
-    timeline = entries if entries is not None else [entry(now, status=to, by=by)]
-    actions = [Booking.status.set(to), Booking.updated_at.set(iso(now)),
-               Booking.timeline.set(Booking.timeline.append(timeline))]
-    if pending_until is None:
+@dataclass(frozen=True)
+class Applied:
+    booking: domain.Booking  # as stored now
+
+
+@dataclass(frozen=True)
+class NotApplied:
+    """A condition failed: the booking moved on ("booking" among the labels) or an extra's
+    condition failed (e.g. "idempotency")."""
+    labels: frozenset[str]
+
+    @property
+    def already_moved(self) -> bool:
+        return "booking" in self.labels
+
+
+def apply(booking: domain.Booking, transition: domain.Transition, *, extras: tuple[Extra, ...] = ()) -> Applied | NotApplied:
+    for attempt in range(_CONFLICT_RETRIES):
+        failures = _transaction(booking, transition, extras).commit()
+        if not failures:
+            return Applied(booking.with_changes(transition))
+        if any(f.code == "TransactionConflict" for f in failures):
+            time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))
+            continue
+        labels = frozenset(f.label[0] for f in failures if f.label)
+        if labels & {"booking", "idempotency", "attempt"}:
+            return NotApplied(labels)
+        # A counter's condition failed although the booking's status held: the stored data
+        # break an invariant. Never paper over it.
+        raise RuntimeError(f"{transition.name} of {booking.booking_id} failed: {_describe(failures)}")
+    raise TransactionConflict(f"{transition.name} of {booking.booking_id} kept conflicting")
+
+
+def _describe(failures: list[Failure]) -> str:
+    return ", ".join(f"{f.label}: {f.code}" for f in failures)
+
+
+def _timeline(entries: tuple[domain.TimelineEntry, ...]) -> list[TimelineEntryAttribute]:
+    return [TimelineEntryAttribute(at=e.at, status=e.status, event=e.event, by=e.by, note=e.note, amount=e.amount)
+            for e in entries]
+
+
+def _booking_actions(booking: domain.Booking, transition: domain.Transition, ledger_seq: int) -> list[Action]:
+    last = transition.timeline[-1].at
+    actions: list[Action] = [
+        Booking.status.set(transition.to_status), Booking.updated_at.set(last),
+        Booking.timeline.set(Booking.timeline.append(_timeline(transition.timeline))),
+        Booking.ledger_seq.set(ledger_seq)]
+    if transition.pending_until is None:
         actions += [Booking.pending.remove(), Booking.pending_until.remove()]
-        booking.pending = booking.pending_until = None
     else:
-        actions += [Booking.pending.set(to), Booking.pending_until.set(pending_until)]
-        booking.pending, booking.pending_until = to, pending_until
-    booking.status, booking.updated_at = to, iso(now)
-    booking.timeline = list(booking.timeline) + timeline
-    return actions + (extra or [])
+        actions += [Booking.pending.set(transition.to_status), Booking.pending_until.set(transition.pending_until)]
+    for name, value in transition.fields.items():
+        attribute = getattr(Booking, name)
+        actions.append(attribute.remove() if value is None else attribute.set(value))
+        if name == "payment_lock" and value is None:
+            actions.append(Booking.payment_lock_until.remove())
+    return actions
 
 
-def update_booking(t: LabelledTransaction, booking: Booking, actions: list[Action], from_status: str) -> None:
+def _condition(transition: domain.Transition) -> Any:
+    condition = Booking.status == transition.from_status
+    if transition.unexpired_at is not None:
+        condition &= Booking.expires_at > transition.unexpired_at
+    if transition.expired_at is not None:
+        condition &= Booking.expires_at <= transition.expired_at
+    if transition.lock is not None:
+        condition &= Booking.payment_lock == transition.lock
+    if transition.attempts == 0:
+        condition &= Booking.attempt_ids.does_not_exist()
+    elif transition.attempts is not None:
+        condition &= size(Booking.attempt_ids) == transition.attempts  # sets only grow: same size, same set
+    return condition
+
+
+def _transaction(booking: domain.Booking, transition: domain.Transition, extras: tuple[Extra, ...]) -> LabelledTransaction:
+    t = LabelledTransaction()
+    seq = booking.ledger_seq
+    for move in transition.ledger:
+        if move.amount == 0:
+            continue  # a free booking: the ledger records money movements only
+        seq += 1
+        record = LedgerEntry(booking.booking_id, seq, at=transition.timeline[-1].at, kind=move.kind,
+                             amount=move.amount, currency=booking.currency, actor=transition.timeline[-1].by or "",
+                             reason=move.reason, provider_ref=move.provider_ref)
+        # The booking's update is conditioned on its status, so two writers never take one seq.
+        t.add(PUT, ("ledger", seq), lambda tx, r=record: tx.save(r, condition=LedgerEntry.seq.does_not_exist()))
+    actions = _booking_actions(booking, transition, seq)
     t.add(UPDATE, ("booking",), lambda tx: tx.update(Booking(booking.booking_id), actions=actions,
-                                                     condition=Booking.status == from_status))
+                                                     condition=_condition(transition)))
+    if transition.units:
+        _units(t, booking, transition.units)
+    if transition.hold_ended:
+        t.add(UPDATE, ("active-holds",), lambda tx: tx.update(ActiveHolds(booking.traveler_id),
+                                                               actions=[ActiveHolds.count.add(-1)]))
+    for kind, label, operation in extras:
+        t.add(kind, label, operation)
+    return t
 
 
-def release_units(t: LabelledTransaction, booking: Booking, *, sold: bool) -> None:
-    """Give every (listing, date) of the booking back to sale: held units, or sold ones."""
-    release = reservations.release_sold_units if sold else reservations.release_held_units
+_UNIT_MOVES = {domain.SELL_HELD: reservations.sell_held_units, domain.RELEASE_HELD: reservations.release_held_units,
+               domain.RELEASE_SOLD: reservations.release_sold_units}
+
+
+def _units(t: LabelledTransaction, booking: domain.Booking, move: str) -> None:
+    write = _UNIT_MOVES[move]
     for item in booking.items:
         for day in item.dates:
             t.add(UPDATE, ("day", item.listing_id, day),
-                  lambda tx, item=item, day=day: release(tx, item.listing_id, day, int(item.quantity)))
+                  lambda tx, item=item, day=day: write(tx, item.listing_id, day, item.quantity))
 
 
-def sell_units(t: LabelledTransaction, booking: Booking) -> None:
-    for item in booking.items:
-        for day in item.dates:
-            t.add(UPDATE, ("day", item.listing_id, day),
-                  lambda tx, item=item, day=day: reservations.sell_held_units(tx, item.listing_id, day,
-                                                                             int(item.quantity)))
-
-
-def hold_ended(t: LabelledTransaction, traveler_id: str) -> None:
-    """The traveler has one live hold fewer (paid, cancelled or expired)."""
-    t.add(UPDATE, ("active-holds",), lambda tx: tx.update(ActiveHolds(traveler_id),
-                                                           actions=[ActiveHolds.count.add(-1)]))
-
-
-def ledger(t: LabelledTransaction, booking: Booking, kind: str, amount: int, now: float, *, actor: str,
-           reason: str | None = None, provider_ref: str | None = None) -> Action:
-    """Append a ledger entry; returns the booking action that advances `ledger_seq` (the
-    booking's update is conditioned on its status, so two writers never take the same seq)."""
-    if amount == 0:
-        # No money moves (a free booking): the ledger records money movements only.
-        return Booking.ledger_seq.set(int(booking.ledger_seq or 0))
-    seq = int(booking.ledger_seq or 0) + 1
-    record = LedgerEntry(booking.booking_id, seq, at=iso(now), kind=kind, amount=amount,
-                         currency=booking.currency, actor=actor, reason=reason, provider_ref=provider_ref)
-    t.add(PUT, ("ledger", seq), lambda tx: tx.save(record, condition=LedgerEntry.seq.does_not_exist()))
-    booking.ledger_seq = seq
-    return Booking.ledger_seq.set(seq)
-
-
-def failed_labels(failures: list[Any]) -> set[str]:
-    return {f.label[0] for f in failures if f.label}
+def transaction_size(booking: domain.Booking, transition: domain.Transition, extras: int = 0) -> int:
+    """Items the transition's transaction writes (DynamoDB takes at most 100)."""
+    units = sum(len(item.dates) for item in booking.items) if transition.units else 0
+    return 1 + units + sum(1 for m in transition.ledger if m.amount) + int(transition.hold_ended) + extras

@@ -8,12 +8,15 @@
 - `ActiveHolds`: a per-traveler counter of live holds, changed inside the same transactions
   that create and end holds, so the anti-hoarding limit is exact under concurrency.
 - `LedgerEntry`: the append-only money ledger of a booking.
+- `PaymentAttempt`: one per (booking, Idempotency-Key) that reached the provider, with what
+  became of it; the booking keeps only the set of its attempt ids (at most 10).
 """
 from __future__ import annotations
 
 from typing import Any
 
-from pynamodb.attributes import (ListAttribute, MapAttribute, NumberAttribute, UnicodeAttribute)
+from pynamodb.attributes import (ListAttribute, MapAttribute, NumberAttribute, UnicodeAttribute,
+                                 UnicodeSetAttribute)
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
@@ -48,13 +51,6 @@ class TimelineEntryAttribute(MapAttribute[str, Any]):
     by = UnicodeAttribute(null=True)
     note = UnicodeAttribute(null=True)
     amount = NumberAttribute(null=True)
-
-
-class PaymentAttemptAttribute(MapAttribute[str, Any]):
-    """A payment request that reached the provider step: enough to find its authorization again
-    (the provider's idempotency key replays it) and void it if the booking never used it."""
-    key = UnicodeAttribute()  # the provider idempotency key of the authorization
-    method = UnicodeAttribute()  # the provider token (never card data: refused before this)
 
 
 class ContactAttribute(MapAttribute[str, Any]):
@@ -113,11 +109,15 @@ class Booking(Model):
     refund_quote = NumberAttribute(null=True)  # what the pending cancellation will refund
     payment_provider = UnicodeAttribute(null=True)
     payment_id = UnicodeAttribute(null=True)
-    # Set while a payment request is in flight: a second one waits instead of paying twice.
+    # The attempt in flight (its id): a request of another attempt waits instead of paying twice.
     payment_lock = UnicodeAttribute(null=True)
     payment_lock_until = NumberAttribute(null=True)
-    payment_attempts = ListAttribute(of=PaymentAttemptAttribute, default=list)
-    payment_key = UnicodeAttribute(null=True)  # the attempt whose authorization the booking uses
+    # Every attempt that took the lock (at most 10, a set: retries never grow it). Taking the
+    # lock adds the id before the provider is called, so cleanup can always find the attempt's
+    # payment again by its provider key, even if the process died right after authorizing.
+    attempt_ids = UnicodeSetAttribute(null=True)
+    payment_attempt = UnicodeAttribute(null=True)  # the attempt the booking kept
+    pending_since = NumberAttribute(null=True)  # when it became CONFIRMING / CANCELLING
     expires_at = NumberAttribute()  # epoch seconds; meaningful while HELD
     pending = UnicodeAttribute(null=True)  # = status while HELD / CONFIRMING / CANCELLING
     pending_until = NumberAttribute(null=True)  # hold expiry, or when to re-send a worker message
@@ -182,5 +182,23 @@ class LedgerEntry(Model):
     provider_ref = UnicodeAttribute(null=True)
 
 
+class PaymentAttempt(Model):
+    """What became of one payment attempt (written with its outcome, in the same transaction
+    as the booking's change). Never holds the payment method: a hash of it."""
+
+    class Meta:
+        table_name = table_name("payment-attempts")
+        billing_mode = "PAY_PER_REQUEST"
+
+    booking_id = UnicodeAttribute(hash_key=True)
+    attempt_id = UnicodeAttribute(range_key=True)
+    outcome = UnicodeAttribute()  # authorized | declined | voided
+    method_hash = UnicodeAttribute()
+    payment_id = UnicodeAttribute(null=True)
+    decline_reason = UnicodeAttribute(null=True)
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+
+
 def all_models() -> list[type[Model]]:
-    return [Booking, BookingReference, VendorBooking, ActiveHolds, LedgerEntry]
+    return [Booking, BookingReference, VendorBooking, ActiveHolds, LedgerEntry, PaymentAttempt]

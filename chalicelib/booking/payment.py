@@ -1,142 +1,173 @@
 """Paying for a hold: authorize now, capture later (the confirmation worker).
 
-Two DynamoDB round trips plus the provider call:
-1. a conditional update takes the booking's payment lock (HELD, not expired, the caller's) and
-   returns the booking;
-2. after the provider authorized, one transaction moves the booking HELD -> CONFIRMING, appends
-   the authorization to the ledger and stores the answer under the Idempotency-Key.
-The provider sees an idempotency key derived from ours, so a retry after a lost response, or
-after a crash between the two steps, never authorizes twice.
+A payment attempt is (booking, Idempotency-Key). Two DynamoDB round trips plus the provider:
+
+1. one conditional UpdateItem takes the booking's payment lock for the attempt and adds the
+   attempt's id to the booking's `attempt_ids` (HELD, not expired, the caller's, at most 10
+   attempts) and returns the booking;
+2. the provider creates the attempt's payment and confirms (authorizes) it, both under keys
+   derived from the attempt, so a retry of the same attempt gets the same payment back and
+   another attempt can never get this one's;
+3. one transaction applies `start_payment` (HELD -> CONFIRMING, ledger, the traveler's hold
+   counter), records the attempt and stores the answer under the Idempotency-Key.
+
+Whatever goes wrong after step 1, the attempt is listed on the booking, so cleanup finds and
+voids its authorization unless the booking kept it (payment_cleanup). The request path voids
+only what can never be kept: an attempt that lost to another one on a settled booking.
 """
 from __future__ import annotations
 
 import time
+from datetime import datetime, timezone
 from typing import Any
 
 from pynamodb.exceptions import UpdateError
+from pynamodb.expressions.condition import size
 
 from ..core import idempotency, queues
 from ..core.auth import Principal
-from ..core.errors import (HoldExpired, InvalidState, NotFound, RawCardNumber, RequestInProgress,
-                           ServiceUnavailable, ValidationError)
+from ..core.errors import (HoldExpired, IdempotencyKeyReused, InvalidState, NotFound, RateLimited,
+                           RawCardNumber, RequestInProgress, ServiceUnavailable, ValidationError)
 from ..core.http import error_body
 from ..core.observability import count, logger
-from . import domain, lifecycle
-from .models import Booking, PaymentAttemptAttribute
+from . import domain, lifecycle, records
+from .models import Booking, PaymentAttempt
+from .payment_cleanup import create_payment, void_payment
 from .payments import provider as payment_provider
-from .payments.port import (Authorization, Declined, InvalidPaymentMethod, PaymentError, ProviderUnavailable,
+from .payments.port import (AUTHORIZED, CAPTURED, Authorization, AuthorizationGone, InvalidPaymentState, Declined, IdempotencyKeyReused as ProviderKeyReused,
+                            InvalidPaymentMethod, PaymentError, ProviderBusy, ProviderUnavailable,
                             looks_like_card_number)
 from .schemas import PaymentRequest
 from .transactions import PUT, UPDATE, LabelledTransaction
 from .views import booking_view
 
 LOCK_SECONDS = 60
-# A CONFIRMING booking whose worker has not finished by then gets its message sent again.
-REDRIVE_SECONDS = 120
+ROUTE = "POST /bookings/{id}/payment"
 
 
-def _take_lock(booking_id: str, user: Principal, lock: str, attempt: PaymentAttemptAttribute,
-               now: float) -> Booking | None:
-    """Takes the payment lock, records the attempt (so an authorization orphaned by a crash can
-    be found and voided later) and returns the booking: one conditional UpdateItem."""
-    booking = Booking(booking_id)
+def _take_lock(booking_id: str, user: Principal, attempt: str, now: float) -> domain.Booking | None:
+    """Round trip 1: lock the booking for this attempt and list the attempt on it."""
+    record = Booking(booking_id)
+    attempts = Booking.attempt_ids
     try:
-        booking.update(
-            actions=[Booking.payment_lock.set(lock), Booking.payment_lock_until.set(int(now) + LOCK_SECONDS),
-                     Booking.payment_attempts.set((Booking.payment_attempts | []).append([attempt]))],
+        record.update(
+            actions=[Booking.payment_lock.set(attempt), Booking.payment_lock_until.set(int(now) + LOCK_SECONDS),
+                     attempts.add({attempt})],
             condition=(Booking.traveler_id == user.user_id) & (Booking.status == domain.HELD)
             & (Booking.expires_at > int(now))
-            & (Booking.payment_lock.does_not_exist() | (Booking.payment_lock == lock)
-               | (Booking.payment_lock_until < int(now))))
+            & (Booking.payment_lock.does_not_exist() | (Booking.payment_lock == attempt)
+               | (Booking.payment_lock_until < int(now)))
+            & (attempts.does_not_exist() | attempts.contains(attempt)
+               | (size(attempts) < domain.MAX_PAYMENT_ATTEMPTS)))
     except UpdateError as exc:
         if exc.cause_response_code == "ConditionalCheckFailedException":
             return None
         raise
-    return booking
+    return records.to_domain(record)
 
 
-def _why_not_payable(booking_id: str, user: Principal, now: float) -> Exception:
-    try:
-        booking = Booking.get(booking_id, consistent_read=True)
-    except Booking.DoesNotExist:
+def _why_not_payable(booking_id: str, user: Principal, attempt: str, now: float) -> Exception:
+    booking = records.load(booking_id)
+    if booking is None or booking.traveler_id != user.user_id:
         return NotFound("No such booking.")
-    if booking.traveler_id != user.user_id:
-        return NotFound("No such booking.")
-    if booking.status == domain.EXPIRED or (booking.status == domain.HELD and booking.expires_at <= now):
+    status = booking.effective_status(now)
+    if status == domain.EXPIRED:
         return HoldExpired("The hold has expired; its units were released. Place a new hold.")
-    if booking.status == domain.HELD:
-        return RequestInProgress("Another payment for this booking is being processed.")
-    return InvalidState(f"A {booking.status} booking cannot be paid.", {"status": booking.status})
+    if status != domain.HELD:
+        return InvalidState(f"{domain._article(status).capitalize()} {status} booking cannot be paid.",
+                            {"status": status})
+    if attempt not in booking.attempt_ids and len(booking.attempt_ids) >= domain.MAX_PAYMENT_ATTEMPTS:
+        count("PaymentAttemptsLimited")
+        return RateLimited(f"This booking has had {domain.MAX_PAYMENT_ATTEMPTS} payment attempts, the most "
+                           "it takes; place a new hold once this one expires.",
+                           {"max_payment_attempts": domain.MAX_PAYMENT_ATTEMPTS},
+                           headers={"Retry-After": str(max(1, booking.expires_at - int(now)))})
+    return RequestInProgress("Another payment for this booking is being processed; retry shortly.")
 
 
-def _metadata(booking: Booking) -> dict[str, str]:
-    # Part of the authorization's fingerprint at the provider: replays must send the same.
-    return {"booking_id": booking.booking_id, "reference": booking.reference}
-
-
-def void_unused_authorizations(booking: Booking) -> int:
-    """Voids the authorizations of payment attempts the booking did not keep.
-
-    An attempt whose process died between the provider's authorization and our transaction
-    leaves money reserved on the traveler's card with nothing pointing at it. Every attempt is
-    recorded when it takes the lock, so once the booking is settled (expired, cancelled,
-    confirmed or failed) each attempt other than the kept one is replayed at the provider under
-    its own idempotency key (which returns the same authorization, or a decline) and voided.
-    Returns how many were voided. Never raises: a provider problem is logged, not fatal.
-    """
-    if int(booking.amount or 0) == 0:
-        return 0
-    provider, voided = payment_provider(), 0
-    for attempt in {a.key: a for a in booking.payment_attempts or []}.values():
-        if attempt.key == booking.payment_key:
-            continue
-        try:
-            authorization = provider.authorize(amount=int(booking.amount), currency=booking.currency,
-                                               payment_method=attempt.method, idempotency_key=attempt.key,
-                                               metadata=_metadata(booking))
-            provider.void(authorization.payment_id, idempotency_key=domain.provider_key(
-                booking.booking_id, "void", authorization.payment_id))
-            voided += 1
-        except (Declined, InvalidPaymentMethod):
-            continue  # that attempt never authorized anything
-        except PaymentError:
-            logger.exception("could not void an unused authorization", extra={"booking_id": booking.booking_id})
-    return voided
-
-
-def _release_lock(booking: Booking, lock: str) -> None:
+def _release_lock(booking_id: str, attempt: str) -> None:
     try:
-        booking.update(actions=[Booking.payment_lock.remove(), Booking.payment_lock_until.remove()],
-                       condition=Booking.payment_lock == lock)
+        Booking(booking_id).update(actions=[Booking.payment_lock.remove(), Booking.payment_lock_until.remove()],
+                                   condition=Booking.payment_lock == attempt)
     except UpdateError:
-        pass  # someone else's lock now, or the booking moved on: nothing of ours to release
+        pass  # another attempt's lock now, or the booking moved on: nothing of ours to release
 
 
-def _declined(booking: Booking, lock: str, key: str, request_hash: str, reason: str, now: float) -> tuple[int, Any]:
+def _attempt_record(booking: domain.Booking, attempt: str, method: str, outcome: str, now: float, *,
+                    payment_id: str | None = None, reason: str | None = None) -> PaymentAttempt:
+    at = datetime.fromtimestamp(now, tz=timezone.utc).isoformat()
+    return PaymentAttempt(booking.booking_id, attempt, outcome=outcome, method_hash=domain.fingerprint(method),
+                          payment_id=payment_id or None, decline_reason=reason, created_at=at, updated_at=at)
+
+
+def _declined(booking: domain.Booking, attempt: str, method: str, key: str, request_hash: str, reason: str,
+              payment_id: str | None, now: float) -> idempotency.Replay:
     """The hold stays; the decline enters the timeline and is the answer this key replays."""
     count("PaymentsDeclined")
     body = error_body("PAYMENT_DECLINED", "The payment was declined; the hold stays until it expires, "
                       "so you can try another payment method.", {"reason": reason})
     t = LabelledTransaction()
-    actions = [Booking.payment_lock.remove(), Booking.payment_lock_until.remove(),
-               Booking.timeline.set(Booking.timeline.append([
-                   lifecycle.entry(now, event="payment_declined", by="traveler", note=reason)]))]
-    t.add(UPDATE, ("booking",), lambda tx: tx.update(Booking(booking.booking_id), actions=actions,
-                                                       condition=Booking.payment_lock == lock))
+    entry = lifecycle.TimelineEntryAttribute(at=domain._stamp(now), event="payment_declined", by="traveler",
+                                             note=reason)
+    t.add(UPDATE, ("booking",), lambda tx: tx.update(
+        Booking(booking.booking_id),
+        actions=[Booking.payment_lock.remove(), Booking.payment_lock_until.remove(),
+                 Booking.timeline.set(Booking.timeline.append([entry]))],
+        condition=(Booking.payment_lock == attempt) & (Booking.status == domain.HELD)))
     t.add(PUT, ("idempotency",), lambda tx: idempotency.save_response(tx, key, request_hash, 402, body, now))
+    record = _attempt_record(booking, attempt, method, "declined", now, payment_id=payment_id, reason=reason)
+    t.add(PUT, ("attempt",), lambda tx: tx.save(record))
     failures = t.commit()
-    if "idempotency" in lifecycle.failed_labels(failures):
-        # A replay of an earlier decline: the transaction (and its unlock) did not apply.
-        _release_lock(booking, lock)
-        previous = idempotency.previous_response(key, request_hash)
+    if not failures:
+        return idempotency.Replay(402, body)
+    labels = lifecycle_labels(failures)
+    if "idempotency" in labels:
+        # A replay of an earlier decline (or the key came with another request: 422).
+        _release_lock(booking.booking_id, attempt)
+        previous = idempotency.replay(key, request_hash)
         if previous is not None:
             return previous
-    return 402, body
+    raise _why_not_payable_after_lock(booking, attempt, now)
+
+
+def lifecycle_labels(failures: list[Any]) -> set[str]:
+    return {f.label[0] for f in failures if f.label}
+
+
+def _why_not_payable_after_lock(booking: domain.Booking, attempt: str, now: float) -> Exception:
+    current = records.load(booking.booking_id)
+    if current is None:
+        return NotFound("No such booking.")
+    status = current.effective_status(now)
+    if status == domain.EXPIRED:
+        return HoldExpired("The hold has expired; its units were released. Place a new hold.")
+    if status == domain.HELD:
+        return RequestInProgress("Another payment for this booking is being processed; retry shortly.")
+    return InvalidState(f"{domain._article(status).capitalize()} {status} booking cannot be paid.", {"status": status})
+
+
+def _authorize(booking: domain.Booking, attempt: str, method: str) -> Authorization:
+    """Create the attempt's payment (or find it again), then authorize it."""
+    if booking.amount == 0:
+        # A free booking (vendors may price a date at 0): nothing to authorize or capture.
+        return Authorization(payment_id="", amount=0, currency=booking.currency)
+    provider = payment_provider()
+    payment_id = create_payment(booking, attempt)
+    try:
+        return provider.confirm(payment_id, payment_method=method,
+                                idempotency_key=domain.attempt_provider_key(booking.booking_id, attempt))
+    except InvalidPaymentState:
+        # Already confirmed under a key the provider no longer remembers: its state decides.
+        state = provider.retrieve(payment_id)
+        if state.status in (AUTHORIZED, CAPTURED):
+            return Authorization(payment_id=payment_id, amount=state.amount, currency=booking.currency,
+                                 status=state.status)
+        raise AuthorizationGone(f"The payment is {state.status}.") from None
 
 
 def pay(user: Principal, booking_id: str, request: PaymentRequest, idempotency_key: str,
-        now: float | None = None) -> tuple[int, Any]:
-    """POST /bookings/{id}/payment -> (202, booking CONFIRMING) or the first answer again."""
+        now: float | None = None) -> domain.Booking | idempotency.Replay:
+    """POST /bookings/{id}/payment: the booking CONFIRMING, or the key's first answer again."""
     now = time.time() if now is None else now
     method = request.payment_method
     if looks_like_card_number(method):
@@ -144,71 +175,106 @@ def pay(user: Principal, booking_id: str, request: PaymentRequest, idempotency_k
         raise RawCardNumber("Send a payment provider token, never a card number.", {"field": "payment_method"})
     if not domain.is_booking_id(booking_id):
         raise NotFound("No such booking.")
+    provider = payment_provider()
+    if not provider.accepts(method):
+        # Refused before anything is written: it never becomes an attempt.
+        raise ValidationError.for_fields({"payment_method": "is not a payment method the provider accepts"})
     key = idempotency.record_key("payment", user.user_id, idempotency_key)
-    request_hash = domain.fingerprint("POST /bookings/{id}/payment", booking_id, method)
-    lock = f"{key}|{request_hash}"
-    provider_key = domain.provider_key(booking_id, "authorize", request_hash)
-    booking = _take_lock(booking_id, user, lock, PaymentAttemptAttribute(key=provider_key, method=method), now)
+    request_hash = domain.fingerprint(ROUTE, booking_id, method)
+    attempt = domain.attempt_id(idempotency_key)
+
+    booking = _take_lock(booking_id, user, attempt, now)
     if booking is None:
-        previous = idempotency.previous_response(key, request_hash)
+        previous = idempotency.replay(key, request_hash)
         if previous is not None:
             return previous
-        raise _why_not_payable(booking_id, user, now)
+        raise _why_not_payable(booking_id, user, attempt, now)
 
-    provider = payment_provider()
-    if int(booking.amount) == 0:
-        # A free booking (vendors may price a date at 0): nothing to authorize or capture.
-        authorization = Authorization(payment_id="", amount=0, currency=booking.currency)
-    else:
-        try:
-            authorization = provider.authorize(
-                amount=int(booking.amount), currency=booking.currency, payment_method=method,
-                idempotency_key=provider_key, metadata=_metadata(booking))
-        except Declined as exc:
-            return _declined(booking, lock, key, request_hash, exc.reason, now)
-        except InvalidPaymentMethod as exc:
-            _release_lock(booking, lock)
-            raise ValidationError.for_fields(
-                {"payment_method": "is not a payment method the provider accepts"}) from exc
-        except ProviderUnavailable as exc:
-            _release_lock(booking, lock)
-            raise ServiceUnavailable("The payment provider is unavailable; retry with the same "
-                                     "Idempotency-Key.") from exc
+    try:
+        authorization = _authorize(booking, attempt, method)
+    except Declined as exc:
+        return _declined(booking, attempt, method, key, request_hash, exc.reason, None, now)
+    except AuthorizationGone:
+        # This attempt's payment was voided meanwhile (e.g. by cleanup): it can never pay.
+        return _declined(booking, attempt, method, key, request_hash, "payment_cancelled", None, now)
+    except ProviderBusy:
+        # The same attempt is at the provider right now (a double click): it holds our lock too.
+        raise RequestInProgress("This payment is being processed; retry with the same Idempotency-Key.") from None
+    except ProviderKeyReused:
+        _release_lock(booking_id, attempt)
+        previous = idempotency.replay(key, request_hash)  # 422 if the key answered another request
+        if previous is not None:
+            return previous
+        raise IdempotencyKeyReused("This Idempotency-Key was already used with a different request.",
+                                   {"header": "Idempotency-Key"}) from None
+    except InvalidPaymentMethod as exc:
+        _release_lock(booking_id, attempt)
+        raise ValidationError.for_fields({"payment_method": "is not a payment method the provider accepts"}) from exc
+    except ProviderUnavailable as exc:
+        _release_lock(booking_id, attempt)
+        raise ServiceUnavailable("The payment provider is unavailable; retry with the same "
+                                 "Idempotency-Key.") from exc
+    except PaymentError:
+        _release_lock(booking_id, attempt)
+        raise
+    return _record_authorization(user, booking, attempt, method, authorization, key, request_hash, now)
 
-    t = LabelledTransaction()
-    ledger_action = lifecycle.ledger(t, booking, "authorization", authorization.amount, now, actor="traveler",
-                                     provider_ref=authorization.payment_id)
-    actions = lifecycle.move(
-        booking, domain.CONFIRMING, now, by="traveler", pending_until=int(now) + REDRIVE_SECONDS,
-        entries=[lifecycle.entry(now, event="payment_authorized", by="traveler", amount=authorization.amount),
-                 lifecycle.entry(now, status=domain.CONFIRMING, by="traveler")],
-        extra=[ledger_action, Booking.authorized_amount.set(authorization.amount),
-               Booking.payment_key.set(provider_key),
-               Booking.payment_lock.remove(), Booking.payment_lock_until.remove()]
-        + ([Booking.payment_id.set(authorization.payment_id), Booking.payment_provider.set(provider.name)]
-           if authorization.payment_id else []))
-    booking.payment_id, booking.authorized_amount = authorization.payment_id or None, authorization.amount
-    response = booking_view(booking, user, now)
-    t.add(UPDATE, ("booking",), lambda tx: tx.update(
-        Booking(booking_id), actions=actions,
-        condition=(Booking.status == domain.HELD) & (Booking.payment_lock == lock) & (Booking.expires_at > int(now))))
-    t.add(PUT, ("idempotency",), lambda tx: idempotency.save_response(tx, key, request_hash, 202, response, now))
-    lifecycle.hold_ended(t, booking.traveler_id)
-    failures = t.commit()
-    if failures:
-        # Nothing was recorded: the hold expired or was cancelled while the provider answered,
-        # or this key already answered another request. Either way the authorization we just
-        # made must not stay open, and the lock must not block the next attempt.
-        if authorization.payment_id:
-            provider.void(authorization.payment_id,
-                          idempotency_key=domain.provider_key(booking_id, "void", authorization.payment_id))
-        _release_lock(booking, lock)
-        if "idempotency" in lifecycle.failed_labels(failures):
-            previous = idempotency.previous_response(key, request_hash)  # 422 if another body
-            if previous is not None:
-                return previous
-        raise _why_not_payable(booking_id, user, now)
-    count("PaymentsAuthorized")
-    logger.info("payment authorized", extra={"booking_id": booking_id, "amount": authorization.amount})
-    queues.send(queues.CONFIRMATIONS, {"type": "confirm", "booking_id": booking_id})
-    return 202, response
+
+def _record_authorization(user: Principal, booking: domain.Booking, attempt: str, method: str,
+                          authorization: Authorization, key: str, request_hash: str,
+                          now: float) -> domain.Booking | idempotency.Replay:
+    """Round trip 2: HELD -> CONFIRMING with the attempt kept, or say why not."""
+    transition = booking.start_payment(attempt=attempt, payment_id=authorization.payment_id,
+                                       authorized=authorization.amount, provider=payment_provider().name, now=now)
+    confirming = booking.with_changes(transition)
+    response = booking_view(confirming, user, now)
+    record = _attempt_record(booking, attempt, method, "authorized", now, payment_id=authorization.payment_id)
+    extras: tuple[lifecycle.Extra, ...] = (
+        (PUT, ("idempotency",), lambda tx: idempotency.save_response(tx, key, request_hash, 202, response, now)),
+        (PUT, ("attempt",), lambda tx: tx.save(record)))
+    try:
+        result = lifecycle.apply(booking, transition, extras=extras)
+    except lifecycle.TransactionConflict:
+        # Nothing was written; the authorization stays with the attempt for its retry.
+        _release_lock(booking.booking_id, attempt)
+        raise RequestInProgress("The booking is changing; retry with the same Idempotency-Key.") from None
+    if isinstance(result, lifecycle.Applied):
+        count("PaymentsAuthorized")
+        logger.info("payment authorized", extra={"booking_id": booking.booking_id, "amount": authorization.amount})
+        queues.send(queues.CONFIRMATIONS, {"type": "confirm", "booking_id": booking.booking_id})
+        return result.booking
+    return _not_recorded(booking, attempt, authorization, key, request_hash, now)
+
+
+def _not_recorded(booking: domain.Booking, attempt: str, authorization: Authorization, key: str,
+                  request_hash: str, now: float) -> idempotency.Replay:
+    """The transaction did not apply. Never void what the booking kept: the same attempt may
+    have won in a concurrent request (a double click) and the booking now relies on it."""
+    previous = None
+    try:
+        previous = idempotency.replay(key, request_hash)
+    except IdempotencyKeyReused:
+        current = records.load(booking.booking_id)
+        if authorization.payment_id and current is not None and current.payment_attempt != attempt:
+            _void_quietly(booking, authorization.payment_id)
+        _release_lock(booking.booking_id, attempt)
+        raise
+    if previous is not None:
+        return previous
+    current = records.load(booking.booking_id)
+    if current is not None and current.status == domain.HELD and not domain.is_expired(current.expires_at, int(now)):
+        # Still payable (another attempt took the lock after ours lapsed): keep the authorization
+        # for this attempt's retry; cleanup voids it if the booking never keeps it.
+        _release_lock(booking.booking_id, attempt)
+        raise RequestInProgress("Another payment for this booking is being processed; retry with the same "
+                                "Idempotency-Key.")
+    if authorization.payment_id and (current is None or current.payment_attempt != attempt):
+        _void_quietly(booking, authorization.payment_id)  # settled without this attempt
+    raise _why_not_payable_after_lock(booking, attempt, now)
+
+
+def _void_quietly(booking: domain.Booking, payment_id: str) -> None:
+    try:
+        void_payment(booking, payment_id)
+    except PaymentError:
+        logger.exception("could not void an authorization; cleanup will", extra={"booking_id": booking.booking_id})

@@ -7,14 +7,16 @@ from typing import Any
 
 from ..core import pagination
 from ..core.auth import Principal
+from . import domain
 from .cancellation import load_for
 from .models import Booking, VendorBooking
+from .records import to_domain
 from .views import booking_view, vendor_view
 
 
-def get_booking(viewer: Principal, booking_id: str) -> dict[str, Any]:
+def get_booking(viewer: Principal, booking_id: str) -> domain.Booking:
     """One GetItem: the timeline lives in the booking item."""
-    return booking_view(load_for(viewer, booking_id), viewer)
+    return load_for(viewer, booking_id)
 
 
 def list_my_bookings(viewer: Principal, *, status: str | None, limit: int, cursor: str | None) -> dict[str, Any]:
@@ -26,7 +28,7 @@ def list_my_bookings(viewer: Principal, *, status: str | None, limit: int, curso
     bookings, next_cursor = pagination.query_page(query, limit=limit, cursor=cursor,
                                                   scope=f"me-bookings:{viewer.user_id}:{status or ''}")
     now = time.time()
-    return {"bookings": [booking_view(b, viewer, now) for b in bookings], "next_cursor": next_cursor}
+    return {"bookings": [booking_view(to_domain(b), viewer, now) for b in bookings], "next_cursor": next_cursor}
 
 
 def list_vendor_bookings(viewer: Principal, *, start: str | None, end: str | None, status: str | None,
@@ -55,7 +57,8 @@ def list_vendor_bookings(viewer: Principal, *, start: str | None, end: str | Non
             found += _matching(batch, status)
     page = found[:limit]
     next_cursor = pagination.encode({"after": page[-1][0]}, scope=scope) if len(found) > limit else None
-    return {"bookings": [vendor_view(booking, vendor_id) for _, booking in page], "next_cursor": next_cursor}
+    return {"bookings": [vendor_view(to_domain(booking), vendor_id) for _, booking in page],
+            "next_cursor": next_cursor}
 
 
 def _matching(links: list[VendorBooking], status: str | None) -> list[tuple[str, Booking]]:

@@ -6,6 +6,7 @@ from typing import Any
 from chalice import Blueprint, Response
 
 from ..core.api import Call, endpoint
+from ..core.idempotency import Replay
 from ..core.lazy import lazy_module
 from .schemas import (BookingOut, BookingPage, CancellationQuote, CancelRequest, HoldRequest,
                       MyBookingsQuery, PaymentRequest, VendorBookingPage, VendorBookingsQuery)
@@ -20,6 +21,18 @@ def _respond(status: int, body: Any) -> Response:
     return Response(body=body, status_code=status, headers={"Content-Type": "application/json"})
 
 
+def _booking(result: Any, call: Call, status: int) -> Response:
+    """A use case's booking shown to the caller, or the Idempotency-Key's first answer as stored."""
+    if isinstance(result, Replay):
+        return _respond(result.status, result.body)
+    return _respond(status, views().booking_view(result, call.user))
+
+
+def views() -> Any:
+    from . import views as module  # the presenter, loaded with the service it presents
+    return module
+
+
 @endpoint(bp, "POST", "/holds", roles=TRAVELERS, body=HoldRequest, response=BookingOut, status=201,
           idempotent=True, summary="Hold units of one or more listings (a trip) for a while",
           errors=("SOLD_OUT", "RATE_LIMITED", "PROMO_INVALID", "IDEMPOTENCY_KEY_REUSED", "REQUEST_IN_PROGRESS"))
@@ -29,8 +42,8 @@ def place_hold(call: Call) -> Response:
 
 @endpoint(bp, "GET", "/bookings/{booking_id}", roles=TRAVELERS_AND_STAFF, response=BookingOut,
           summary="A booking with its timeline and what the caller may do next", errors=("NOT_FOUND",))
-def get_booking(call: Call) -> dict[str, Any]:
-    return service.get_booking(call.user, call.params["booking_id"])
+def get_booking(call: Call) -> Response:
+    return _booking(service.get_booking(call.user, call.params["booking_id"]), call, 200)
 
 
 @endpoint(bp, "GET", "/me/bookings", roles=TRAVELERS, query=MyBookingsQuery, response=BookingPage,
@@ -53,16 +66,20 @@ def vendor_bookings(call: Call) -> dict[str, Any]:
           response=BookingOut, status=202, idempotent=True,
           summary="Authorize the payment of a hold; the booking confirms shortly after",
           errors=("RAW_CARD_NUMBER", "PAYMENT_DECLINED", "NOT_FOUND", "HOLD_EXPIRED", "INVALID_STATE",
-                  "IDEMPOTENCY_KEY_REUSED", "REQUEST_IN_PROGRESS", "SERVICE_UNAVAILABLE"))
+                  "IDEMPOTENCY_KEY_REUSED", "REQUEST_IN_PROGRESS", "RATE_LIMITED", "SERVICE_UNAVAILABLE"))
 def pay(call: Call) -> Response:
-    return _respond(*service.pay(call.user, call.params["booking_id"], call.body, call.idempotency_key))
+    return _booking(service.pay(call.user, call.params["booking_id"], call.body, call.idempotency_key), call, 202)
 
 
 @endpoint(bp, "GET", "/bookings/{booking_id}/cancellation-quote", roles=TRAVELERS_AND_STAFF,
           response=CancellationQuote, summary="What cancelling now would refund",
           errors=("NOT_FOUND", "INVALID_STATE"))
 def cancellation_quote(call: Call) -> dict[str, Any]:
-    return service.cancellation_quote(call.user, call.params["booking_id"])
+    quote = service.cancellation_quote(call.user, call.params["booking_id"])
+    until = views().iso(quote.valid_until) if quote.valid_until is not None else None
+    # Dumped with its nulls: `valid_until` is always present (null when the refund never changes).
+    return CancellationQuote(refund=views().money(quote.refund, quote.currency), policy=quote.policy,
+                             valid_until=until).model_dump(mode="json")
 
 
 @endpoint(bp, "POST", "/bookings/{booking_id}/cancel", roles=TRAVELERS_AND_STAFF, body=CancelRequest,
@@ -70,4 +87,6 @@ def cancellation_quote(call: Call) -> dict[str, Any]:
           summary="Cancel: a hold at once (200), a confirmed booking through the refund worker (202)",
           errors=("NOT_FOUND", "INVALID_STATE"))
 def cancel(call: Call) -> Response:
-    return _respond(*service.cancel(call.user, call.params["booking_id"], call.body.reason))
+    booking = service.cancel(call.user, call.params["booking_id"], call.body.reason)
+    # A hold is cancelled at once (200); a paid booking is accepted for cancellation (202).
+    return _booking(booking, call, 200 if booking.status == "CANCELLED" else 202)

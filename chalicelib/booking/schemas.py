@@ -5,6 +5,7 @@ import datetime as dt
 
 from pydantic import Field, StrictInt, model_validator
 
+from ..core.errors import FieldError
 from ..core.pagination import Cursor, Limit, Page
 from ..core.schemas import Email, Input, Money, Output, Query
 from ..inventory.schemas import Policy  # the listing's policy, as copied into the booking
@@ -130,7 +131,7 @@ class VendorBookingsQuery(Query):
     @model_validator(mode="after")
     def _ordered(self) -> "VendorBookingsQuery":
         if self.from_ and self.to and self.to < self.from_:
-            raise ValueError("`to` must not be before `from`")
+            raise FieldError("must not be before `from`", "to")
         return self
 
 

@@ -3,6 +3,9 @@
 The signature covers the exact bytes Stripe sent, so the view verifies `request.raw_body`, never
 a re-serialized body. The declared body model only documents the event in the OpenAPI document
 and accepts any JSON object: what counts is the signature, checked first in the view.
+
+A stage without a webhook signing secret takes no Stripe events at all: there the route is a
+404 NOT_FOUND, like any path the service does not serve (a 5xx would claim a fault of ours).
 """
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ from chalice import Blueprint
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..core.api import PUBLIC, Call, endpoint
-from ..core.errors import ServiceUnavailable, ValidationError
+from ..core.errors import NotFound, ValidationError
 from ..core.schemas import Output
 from ..core.lazy import lazy_module
 
@@ -41,7 +44,7 @@ class StripeWebhookReceipt(Output):
 @endpoint(bp, "POST", "/webhooks/stripe", roles=PUBLIC, body=StripeEventPayload,
           response=StripeWebhookReceipt, tag="webhooks",
           summary="Receive a Stripe event (requires a valid Stripe-Signature header)",
-          errors=("VALIDATION_ERROR", "SERVICE_UNAVAILABLE"))
+          errors=("VALIDATION_ERROR", "NOT_FOUND"))
 def stripe_webhook(call: Call) -> StripeWebhookReceipt:
     try:
         receipt = webhooks.receive(call.request.raw_body or b"", call.headers.get("stripe-signature"))
@@ -52,6 +55,5 @@ def stripe_webhook(call: Call) -> StripeWebhookReceipt:
     except webhooks.InvalidEvent as exc:
         raise ValidationError.for_fields({"body": str(exc)}) from None
     except webhooks.WebhookNotConfigured:
-        # Ours to fix; Stripe keeps retrying a 5xx, so no event is lost meanwhile.
-        raise ServiceUnavailable("Stripe webhooks are not configured on this stage.") from None
+        raise NotFound("No route for POST /webhooks/stripe: this stage takes no Stripe events.") from None
     return StripeWebhookReceipt(received=True, type=receipt.type, duplicate=receipt.duplicate)

@@ -7,7 +7,7 @@ from typing import Any
 
 from ..core.auth import Principal
 from . import domain
-from .models import Booking
+from .domain import Booking
 
 STAFF = ("agents", "admins")
 
@@ -49,11 +49,12 @@ def _items(booking: Booking, vendor_id: str | None = None) -> list[dict[str, Any
 _CONTACT_VISIBLE_TO_VENDORS = (domain.CONFIRMED, domain.CANCELLING, domain.CANCELLED)
 
 
-def vendor_view(booking: Booking, vendor_id: str) -> dict[str, Any]:
+def vendor_view(booking: Booking, vendor_id: str, now: float | None = None) -> dict[str, Any]:
     """A booking as one of its vendors sees it: only that vendor's items and their amount."""
     items = _items(booking, vendor_id)
     view: dict[str, Any] = {
-        "booking_id": booking.booking_id, "reference": booking.reference, "status": booking.status,
+        "booking_id": booking.booking_id, "reference": booking.reference,
+        "status": booking.effective_status(time.time() if now is None else now),
         "items": items, "amount": money(sum(i["amount"]["amount"] for i in items), booking.currency),
         "created_at": booking.created_at}
     if booking.status in _CONTACT_VISIBLE_TO_VENDORS:
@@ -64,6 +65,7 @@ def vendor_view(booking: Booking, vendor_id: str) -> dict[str, Any]:
 
 def booking_view(booking: Booking, viewer: Principal | None = None, now: float | None = None) -> dict[str, Any]:
     now = time.time() if now is None else now
+    status = booking.effective_status(now)  # a lapsed hold reads EXPIRED before the sweeper runs
     currency = booking.currency
     items = _items(booking)
     timeline = []
@@ -78,20 +80,20 @@ def booking_view(booking: Booking, viewer: Principal | None = None, now: float |
     # Actions are the viewer's own: a vendor looking at a booking of its listing has none.
     is_owner = viewer is None or viewer.user_id == booking.traveler_id
     view: dict[str, Any] = {
-        "booking_id": booking.booking_id, "reference": booking.reference, "status": booking.status,
+        "booking_id": booking.booking_id, "reference": booking.reference, "status": status,
         "items": items,
         "contact": {k: v for k, v in (("email", booking.contact.email), ("name", booking.contact.name),
                                       ("phone", booking.contact.phone)) if v is not None},
         "amount": money(booking.amount, currency),
         "captured_amount": money(captured, currency), "refunded_amount": money(refunded, currency),
         "available_actions": domain.available_actions(
-            booking.status, expires_at=int(booking.expires_at), now=int(now), is_owner=is_owner,
+            status, expires_at=int(booking.expires_at), now=int(now), is_owner=is_owner,
             is_staff=is_staff, refundable=captured - refunded,
             started=domain.has_started(booking.first_date, datetime.fromtimestamp(now, tz=timezone.utc))),
         "timeline": timeline, "created_at": booking.created_at,
     }
-    if booking.status == domain.HELD:
+    if status == domain.HELD:
         view["expires_at"] = iso(booking.expires_at)
-    if booking.status == domain.CANCELLING and booking.refund_quote is not None:
+    if status == domain.CANCELLING and booking.refund_quote is not None:
         view["refund_quote"] = money(booking.refund_quote, currency)
     return view

@@ -91,7 +91,8 @@ def parse_query(params: Mapping[str, str] | None, model: type[BaseModel]) -> Bas
     try:
         return model.model_validate(dict(params or {}))
     except PydanticValidationError as exc:
-        raise from_pydantic(exc)
+        # Errors name the query parameters; one about the query as a whole is "query", never "body".
+        raise from_pydantic(exc, root="query")
 
 
 def endpoint(target: Blueprint | Chalice, method: str, path: str, *, summary: str,

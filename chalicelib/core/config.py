@@ -12,6 +12,14 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 VERSION = "0.1.0"
+LOCAL_STAGE = "local"
+CURSOR_SECRET_VARIABLE = "ITINERA_CURSOR_SECRET"
+# Signs cursors on the local stage only: it is in the source, so it protects nothing elsewhere.
+LOCAL_CURSOR_SECRET = "local-cursor-secret"
+
+
+class ConfigurationError(RuntimeError):
+    """The stage's environment lacks something the app cannot run without."""
 
 
 def _int(name: str, default: int) -> int:
@@ -44,7 +52,21 @@ class Settings:
 
 
 def stage() -> str:
-    return os.environ.get("ITINERA_STAGE", "local")
+    return os.environ.get("ITINERA_STAGE", LOCAL_STAGE)
+
+
+def _cursor_secret(current_stage: str) -> str:
+    """The key that signs pagination cursors (core.pagination). Only the local stage has a
+    default: anywhere else a default would let anyone who reads this file forge cursors."""
+    secret = os.environ.get(CURSOR_SECRET_VARIABLE, "")
+    if current_stage == LOCAL_STAGE:
+        return secret or LOCAL_CURSOR_SECRET
+    if not secret or secret == LOCAL_CURSOR_SECRET:
+        raise ConfigurationError(
+            f"{CURSOR_SECRET_VARIABLE} is not set for stage {current_stage!r}: pagination cursors "
+            f"need a secret of their own on every stage but {LOCAL_STAGE!r} (the deployed stacks "
+            "get one from infra; elsewhere set it in the environment).")
+    return secret
 
 
 def table_name(name: str) -> str:
@@ -67,6 +89,7 @@ def settings() -> Settings:
         else f"https://cognito-idp.{region}.amazonaws.com/{pool_id}/.well-known/jwks.json"
     )
     current = stage()
+    cursor_secret = _cursor_secret(current)  # first: a stage missing it refuses to run at all
     return Settings(
         stage=current,
         region=region,
@@ -75,11 +98,11 @@ def settings() -> Settings:
         jwks_url=os.environ.get("ITINERA_JWKS_URL") or default_jwks,
         cognito_endpoint=cognito_endpoint,
         auto_confirm_signups=os.environ.get(
-            "ITINERA_AUTO_CONFIRM", "true" if current == "local" else "false") == "true",
+            "ITINERA_AUTO_CONFIRM", "true" if current == LOCAL_STAGE else "false") == "true",
         sender_email=os.environ.get("ITINERA_SENDER_EMAIL", "bookings@itinera.example"),
         hold_seconds=_int("ITINERA_HOLD_SECONDS", 900),
         max_active_holds=_int("ITINERA_MAX_ACTIVE_HOLDS", 5),
         max_units_per_item=_int("ITINERA_MAX_UNITS_PER_ITEM", 10),
-        cursor_secret=os.environ.get("ITINERA_CURSOR_SECRET", "local-cursor-secret"),
+        cursor_secret=cursor_secret,
         payment_provider=os.environ.get("ITINERA_PAYMENT_PROVIDER", "local"),
     )

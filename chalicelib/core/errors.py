@@ -67,14 +67,35 @@ ALL_ERRORS: tuple[type[ApiError], ...] = (
 )
 
 
-def from_pydantic(exc: Any, prefix: str = "") -> ValidationError:
-    """Turn a pydantic ValidationError into ours, naming each bad field by its dotted path."""
+class FieldError(ValueError):
+    """A model-level rule broken by particular fields: raise it from a pydantic model validator
+    and `from_pydantic` names those fields (by their public names, aliases included) instead of
+    the whole body or query string.
+
+        raise FieldError("must not be before `from`", "to")
+    """
+
+    def __init__(self, message: str, *fields: str) -> None:
+        super().__init__(message)
+        self.fields = fields
+
+
+def from_pydantic(exc: Any, prefix: str = "", root: str = "body") -> ValidationError:
+    """Turn a pydantic ValidationError into ours, naming each bad field by its dotted path.
+
+    `root` names what was validated (`body`, or `query` for a query string): it stands for an
+    error about the whole input that no field or `FieldError` narrows down.
+    """
     fields: dict[str, str] = {}
     for err in exc.errors(include_url=False):
         path = ".".join(str(p) for p in err.get("loc", ()) if p != "__root__")
-        name = f"{prefix}{path}" if path else (prefix.rstrip(".") or "body")
+        cause = (err.get("ctx") or {}).get("error")
+        named = cause.fields if isinstance(cause, FieldError) else ()
+        paths = [f"{path}.{field}" if path else field for field in named] or [path]
         message = err.get("msg", "invalid")
         if message.startswith("Value error, "):
             message = message[len("Value error, "):]
-        fields.setdefault(name, message)
+        for each in paths:
+            name = f"{prefix}{each}" if each else (prefix.rstrip(".") or root)
+            fields.setdefault(name, message)
     return ValidationError.for_fields(fields)

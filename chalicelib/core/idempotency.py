@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
@@ -20,6 +21,19 @@ from .models import IdempotencyRecord
 
 RETENTION_SECONDS = 48 * 3600  # API.md promises at least 24 hours
 COMPLETED = "COMPLETED"
+
+
+@dataclass(frozen=True)
+class Replay:
+    """The first answer to an Idempotency-Key, to be sent again as it was."""
+    status: int
+    body: Any
+
+
+def replay(key: str, request_hash: str) -> Replay | None:
+    """`previous_response` as a result services return (routes send it as stored)."""
+    previous = previous_response(key, request_hash)
+    return None if previous is None else Replay(*previous)
 
 
 def record_key(scope: str, caller: str, key: str) -> str:

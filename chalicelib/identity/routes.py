@@ -20,7 +20,7 @@ def signup(call: Call) -> SignupResponse:
 
 @endpoint(bp, "POST", "/auth/confirm", body=ConfirmRequest, response=ConfirmResponse,
           summary="Confirm an account with the emailed code",
-          errors=("VALIDATION_ERROR", "NOT_FOUND", "INVALID_STATE"))
+          errors=("VALIDATION_ERROR", "NOT_FOUND"))
 def confirm(call: Call) -> ConfirmResponse:
     return ConfirmResponse(**service.confirm(call.body.email, call.body.code))
 

@@ -9,6 +9,7 @@ from ..core.errors import InvalidState, NotFound, Unauthenticated, ValidationErr
 
 TRAVELERS = "travelers"
 NEW_PASSWORD_REQUIRED = "NEW_PASSWORD_REQUIRED"
+UNCONFIRMED = "UNCONFIRMED"  # Cognito's UserStatus of a signed-up account awaiting its code
 PASSWORD_POLICY_MESSAGE = ("does not meet the password policy: at least 8 characters with upper "
                            "and lower case letters and a digit")
 
@@ -45,17 +46,37 @@ def signup(email: str, password: str, name: str) -> dict[str, Any]:
 
 
 def confirm(email: str, code: str) -> dict[str, Any]:
+    """Confirm a signed-up account with the code Cognito emailed.
+
+    Only an UNCONFIRMED account has a code outstanding, so for any other account every code is
+    a wrong one: 400 naming `code`, the same answer as a mistyped code (which also tells nobody
+    whether the account is confirmed). Asked first, not left to ConfirmSignUp: Cognito refuses
+    a confirmed account with NotAuthorized, but the emulator's Cognito confirms any account
+    again whatever the code, and the local stage must answer as production does.
+    """
+    s = settings()
     idp = _cognito()
     try:
-        idp.confirm_sign_up(ClientId=settings().user_pool_client_id, Username=email,
-                            ConfirmationCode=code)
-    except (idp.exceptions.CodeMismatchException, idp.exceptions.ExpiredCodeException) as exc:
-        raise ValidationError.for_fields({"code": "is wrong or has expired"}) from exc
+        user = idp.admin_get_user(UserPoolId=s.user_pool_id, Username=email)
     except idp.exceptions.UserNotFoundException as exc:
         raise NotFound("No account with this email.") from exc
-    except idp.exceptions.NotAuthorizedException as exc:
-        raise InvalidState("This account is already confirmed.") from exc
+    if user.get("UserStatus") != UNCONFIRMED:
+        raise _wrong_code()
+    try:
+        idp.confirm_sign_up(ClientId=s.user_pool_client_id, Username=email, ConfirmationCode=code)
+    except (idp.exceptions.CodeMismatchException, idp.exceptions.ExpiredCodeException,
+            idp.exceptions.NotAuthorizedException) as exc:  # NotAuthorized: confirmed meanwhile
+        raise _wrong_code() from exc
+    except idp.exceptions.UserNotFoundException as exc:
+        raise NotFound("No account with this email.") from exc
     return {"confirmed": True}
+
+
+def _wrong_code() -> ValidationError:
+    return ValidationError.for_fields(
+        {"code": "is wrong or has expired"},
+        "The confirmation code is wrong or has expired. An account that is already confirmed "
+        "needs no code: sign in.")
 
 
 def _tokens(result: dict[str, Any], refresh_token: str | None = None) -> dict[str, Any]:

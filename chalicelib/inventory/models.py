@@ -102,7 +102,12 @@ class Listing(Model):
     rating_sum = NumberAttribute(default=0)
     rating_count = NumberAttribute(default=0)
     created_at = UnicodeAttribute()
-    updated_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()  # for people: second precision, two changes can share it
+    # What a booking copies (title, currency, policy) is guarded by this number, not by
+    # `updated_at`: created at 1, and every write that changes the listing adds 1 in the same
+    # update (`ADD version :one`). Listings written before it existed have none (null).
+    # Reviews and the availability lease below do not change it: holds need not retry for them.
+    version = NumberAttribute(null=True)
     # Lease taken by an availability update (inventory.availability): one capacity writer per
     # listing at a time. Holds never take it.
     availability_lock = UnicodeAttribute(null=True)

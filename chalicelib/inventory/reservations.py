@@ -6,8 +6,10 @@ module contributes the inventory parts of them, with the expressions documented 
 
 Quotes are cached per Lambda container for a short while. A stale cache can never charge a
 wrong price or a wrong policy: the hold's transaction is conditioned on each day's `price`
-and on the listing's `updated_at`, and a failed condition makes the caller refresh and retry.
-With a warm cache a hold is one DynamoDB round trip (DESIGN: the floor).
+(the price itself, exact) and on the listing's `version` (which every change of the listing
+increments; `updated_at` has second precision, and two changes can share a second), and a
+failed condition makes the caller refresh and retry. With a warm cache a hold is one DynamoDB
+round trip (DESIGN: the floor).
 """
 from __future__ import annotations
 
@@ -33,7 +35,7 @@ class ListingSnapshot:
     title: str
     currency: str
     policy: CancellationPolicy
-    updated_at: str
+    version: int | None  # None: a listing stored before versions existed
 
 
 @dataclass
@@ -67,7 +69,7 @@ def _snapshot(listing: Listing) -> ListingSnapshot:
     policy = listing.cancellation_policy
     return ListingSnapshot(listing.listing_id, listing.vendor_id, listing.kind, listing.title, listing.currency,
                            CancellationPolicy(int(policy.free_until_hours), int(policy.refund_percent_after)),
-                           listing.updated_at)
+                           None if listing.version is None else int(listing.version))
 
 
 def quote(wanted: dict[str, list[str]], *, now: float | None = None) -> dict[str, Quote]:
@@ -128,8 +130,11 @@ def _day(listing_id: str, date: str) -> AvailabilityDay:
 
 
 def check_listing_unchanged(tx: TransactWrite, snapshot: ListingSnapshot) -> None:
-    """The title, currency and policy the booking copies are the listing's current ones."""
-    tx.condition_check(Listing, snapshot.listing_id, condition=Listing.updated_at == snapshot.updated_at)
+    """The title, currency and policy the booking copies are the listing's current ones: the
+    listing's `version` is still the one quoted (still absent, for a listing stored without)."""
+    condition = (Listing.version.does_not_exist() if snapshot.version is None
+                 else Listing.version == snapshot.version)
+    tx.condition_check(Listing, snapshot.listing_id, condition=condition)
 
 
 def hold_units(tx: TransactWrite, listing_id: str, date: str, quantity: int, price: int) -> None:

@@ -1,10 +1,12 @@
 """Search: one query per date on the search index, never a scan, never a loop over listings.
 
 Availability items carry `search_key = kind#place#date` (a GSI), so a search reads exactly the
-partitions of its dates: a flight, event or service search one, a hotel stay one per night.
-What it reads grows with the listings on sale there and then, and not at all with the rest of
-the catalog (other cities, other dates). Sold-out rows are dropped by the filter expression,
-and a hotel is kept only if every night of the stay has the units.
+partitions of its dates: an event or service search one, a hotel stay one per night, a flight
+one per airport pair (one, or up to MAX_AIRPORTS_PER_CITY ** 2 between city codes: `PAR` stands
+for CDG, ORY and BVA, see places.py). What it reads grows with the listings on sale there and
+then, and not at all with the rest of the catalog (other cities, other dates). Sold-out rows
+are dropped by the filter expression, and a hotel is kept only if every night of the stay has
+the units.
 
 Results are ordered in memory (a stay's price is a sum over nights, which no index can sort)
 and paginated by keyset: the cursor holds the sort key of the last result of the page, signed
@@ -14,6 +16,7 @@ of every match, so it fetches them for all matches.
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from pynamodb.expressions.condition import Condition
@@ -25,6 +28,7 @@ from .models import AvailabilityDay, Listing
 from .search_rules import DayOffer, Offer, SearchParams, combine, page_after, within_budget
 
 SCOPE = "search"
+PARALLEL_QUERIES = 8  # per search: well within botocore's pool of 10 connections per client
 
 
 def search(params: SearchParams, *, limit: int, cursor: str | None) -> tuple[list[Offer], str | None]:
@@ -37,8 +41,8 @@ def search(params: SearchParams, *, limit: int, cursor: str | None) -> tuple[lis
     after = _after(cursor, fingerprint)
 
     days: list[dict[str, DayOffer]] = []
-    for key in params.partition_keys():
-        rows = _partition(key, params)
+    for keys in params.partition_groups():
+        rows = _partitions(keys, params)
         if not rows:  # one empty night empties the stay: skip the remaining nights
             return [], None
         days.append(rows)
@@ -62,6 +66,22 @@ def _after(cursor: str | None, fingerprint: str) -> list[Any] | None:
     if payload.get("f") != fingerprint or not isinstance(payload.get("a"), list):
         raise pagination.invalid_cursor("belongs to a different search; start again without it")
     return payload["a"]
+
+
+def _partitions(keys: list[str], params: SearchParams) -> dict[str, DayOffer]:
+    """Rows of one date from every partition of its group (a listing is in one partition only).
+
+    A flight between city codes reads one partition per airport pair (at most
+    MAX_AIRPORTS_PER_CITY ** 2): the first on this thread, which also sets up the connection
+    on a cold start, the others on up to PARALLEL_QUERIES threads, so the answer does not wait
+    for the queries one after the other.
+    """
+    rows = _partition(keys[0], params)
+    if len(keys) > 1:
+        with ThreadPoolExecutor(max_workers=min(PARALLEL_QUERIES, len(keys) - 1)) as pool:
+            for found in pool.map(lambda key: _partition(key, params), keys[1:]):
+                rows.update(found)
+    return rows
 
 
 def _partition(key: str, params: SearchParams) -> dict[str, DayOffer]:

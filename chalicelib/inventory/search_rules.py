@@ -8,6 +8,7 @@ from datetime import date
 from typing import Any, Iterable, Mapping
 
 from .domain import KINDS, MAX_STAY_NIGHTS, FieldErrors, nights, price_total, rating_average, search_key
+from .places import airports
 
 SORTS = ("price", "rating")
 # Parameters each kind needs; every other place/date parameter is refused for that kind so a
@@ -50,8 +51,11 @@ class SearchParams:
             errors["sort"] = "must be price or rating"
         if self.quantity < 1:
             errors["quantity"] = "must be at least 1"
-        if self.kind == "flight" and self.origin and self.origin == self.destination:
-            errors["destination"] = "must differ from origin"
+        if self.kind == "flight" and self.origin and self.destination:
+            if self.origin == self.destination:
+                errors["destination"] = "must differ from origin"
+            elif set(airports(self.origin)) & set(airports(self.destination)):
+                errors["destination"] = "is in the origin city: give an airport or city outside it"
         first = self.check_in if self.kind == "hotel" else self.date
         if first is not None and first < today:
             errors["check_in" if self.kind == "hotel" else "date"] = "is in the past"
@@ -77,9 +81,22 @@ class SearchParams:
         assert self.date
         return [self.date]
 
+    def partition_groups(self) -> list[list[str]]:
+        """The search index partitions to read, one group per date: a listing is on offer on a
+        date if it is in any partition of that date's group (several for a flight between city
+        codes: one per airport pair), and it is a result if it is on offer on every date.
+
+        At most one group of MAX_AIRPORTS_PER_CITY ** 2 keys for a flight, MAX_STAY_NIGHTS
+        groups of one key for a stay: the cost never grows with the catalog.
+        """
+        if self.kind == "flight":
+            assert self.date and self.origin and self.destination
+            return [[search_key("flight", self.date, origin=o, destination=d)
+                     for o in airports(self.origin) for d in airports(self.destination) if o != d]]
+        return [[search_key(self.kind, d, city=self.city)] for d in self.dates]
+
     def partition_keys(self) -> list[str]:
-        return [search_key(self.kind, d, city=self.city, origin=self.origin,
-                           destination=self.destination) for d in self.dates]
+        return [key for group in self.partition_groups() for key in group]
 
     def max_unit_price(self) -> int | None:
         """Per-date price bound a single-date search can push into DynamoDB's filter.

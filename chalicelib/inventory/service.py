@@ -68,7 +68,7 @@ def own_listing(vendor_id: str, listing_id: str) -> Listing:
 def create_listing(vendor_id: str, fields: dict[str, Any]) -> Listing:
     now = domain.iso_instant(domain.utc_now())
     policy = fields.pop("cancellation_policy")
-    listing = Listing(new_id("lst"), vendor_id=vendor_id, created_at=now, updated_at=now,
+    listing = Listing(new_id("lst"), vendor_id=vendor_id, created_at=now, updated_at=now, version=1,
                       cancellation_policy=CancellationPolicyAttribute(**policy), **fields)
     listing.save(condition=Listing.listing_id.does_not_exist())
     return listing
@@ -80,13 +80,15 @@ def update_listing(vendor_id: str, listing_id: str, changes: dict[str, Any]) -> 
     `changes` comes from schemas.ListingPatch; the checks below keep any other caller from
     removing what every read of a listing needs (a null title or policy broke GET and search).
     A null description or attributes clears them. Nothing is written when a check fails.
+    Every update adds 1 to `version` in the same write: holds condition the snapshot they copy
+    (title, policy) on it, since two updates can share `updated_at`'s second.
     """
     missing = {name: "cannot be removed" for name in ("title", "cancellation_policy")
                if name in changes and changes[name] is None}
     if missing:
         raise ValidationError.for_fields(missing)
     listing = own_listing(vendor_id, listing_id)
-    actions = [Listing.updated_at.set(domain.iso_instant(domain.utc_now()))]
+    actions = [Listing.updated_at.set(domain.iso_instant(domain.utc_now())), Listing.version.add(1)]
     cleared = {"description": "", "attributes": {}}
     for name in ("title", "description", "attributes"):
         if name in changes:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-EVENTS = ("confirmed", "cancelled", "expired", "refunded", "held_from_waitlist")
+EVENTS = ("confirmed", "cancelled", "expired", "failed", "refunded", "held_from_waitlist")
 
 # ISO 4217 minor-unit exponents that are not 2. Amounts everywhere are integers in minor units.
 _EXPONENTS = {
@@ -131,6 +131,13 @@ def compose(event: str, booking: dict[str, Any], refund: dict[str, Any] | None =
         email.totals = [("Booking total", total)]
         email.next_steps = ["Nothing was charged, and the places you held have been released.",
                             "Availability changes quickly: search again to book."]
+    elif event == "failed":
+        email.subject = f"Booking {reference} could not be completed"
+        email.intro = "We could not take the payment for your booking, so it was not confirmed."
+        email.totals = [("Booking total", total)]
+        email.next_steps = ["Nothing was charged: the amount reserved on your card has been released.",
+                            "The places you held have been released; search again to book with another "
+                            "payment method."]
     elif event == "refunded":
         email.subject = f"Refund for booking {reference}"
         email.intro = f"We have refunded {format_money(refund)} for your booking."

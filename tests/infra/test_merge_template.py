@@ -208,3 +208,12 @@ def test_every_cognito_admin_call_of_the_code_is_allowed():
     calls = {m for f in root.rglob("*.py") for m in re.findall(r"\.(admin_[a-z_]+)\(", f.read_text())}
     actions = {"cognito-idp:" + "".join(w.title() for w in call.split("_")) for call in calls}
     assert actions <= set(template.COGNITO_ACTIONS), actions - set(template.COGNITO_ACTIONS)
+
+
+def test_each_stage_generates_its_cursor_secret_and_every_function_gets_it():
+    """Deployed stages refuse to run without ITINERA_CURSOR_SECRET (core.config): infra provides it."""
+    secret = template.merge_template("prod")["Resources"][template.CURSOR_SECRET]
+    assert secret["Type"] == "AWS::SecretsManager::Secret"
+    assert secret["Properties"]["GenerateSecretString"]["PasswordLength"] >= 32
+    assert template.FUNCTION_ENVIRONMENT["ITINERA_CURSOR_SECRET"] == {
+        "Fn::Sub": "{{resolve:secretsmanager:${%s}}}" % template.CURSOR_SECRET}

@@ -91,3 +91,10 @@ def test_openapi_document_is_a_valid_openapi_3_1_document():
     from openapi_spec_validator import validate
 
     validate(build_document())  # raises on any schema error
+
+
+def test_a_query_parameter_error_names_the_parameter_not_the_body(api, tokens):
+    response = api.get("/vendor/bookings?from=2027-03-10&to=2027-03-01", token=tokens["vendor"])
+    assert response.status_code == 400
+    assert response.data["error"]["code"] == "VALIDATION_ERROR"
+    assert response.data["error"]["details"]["fields"] == {"to": "must not be before `from`"}

@@ -226,3 +226,54 @@ def test_signup_parameter_errors_name_the_field_without_cognitos_text(api, monke
     fields = response.data["error"]["details"]["fields"]
     assert set(fields) == {"email"}
     assert "internal-detail" not in str(response.data) and "validation error detected" not in str(response.data)
+
+
+def _unconfirmed_account(aws_env, email: str, password: str = "Sunny-days-9") -> None:
+    """A signed-up account awaiting its code (the local stage confirms its own sign-ups at once)."""
+    from chalicelib.core import aws
+
+    aws.client("cognito-idp").sign_up(ClientId=aws_env["client_id"], Username=email, Password=password,
+                                      UserAttributes=[{"Name": "email", "Value": email}])
+
+
+def assert_wrong_code(response) -> None:
+    assert response.status_code == 400, response.data
+    assert response.data["error"]["code"] == "VALIDATION_ERROR"
+    assert response.data["error"]["details"]["fields"] == {"code": "is wrong or has expired"}
+
+
+def test_a_made_up_code_for_a_confirmed_account_is_400_naming_the_code(api):
+    assert_wrong_code(api.post("/auth/confirm", {"email": "traveler@example.com", "code": "000000"}))
+
+
+def test_a_wrong_code_for_an_unconfirmed_account_is_400_naming_the_code(api, aws_env, monkeypatch):
+    """Cognito checks the code (the emulator does not: it confirms whatever the code)."""
+    from chalicelib.core import aws
+
+    _unconfirmed_account(aws_env, "pending@example.com")
+    idp = aws.client("cognito-idp")
+
+    def mismatch(**_):
+        raise idp.exceptions.CodeMismatchException(
+            {"Error": {"Code": "CodeMismatchException", "Message": "Invalid verification code provided"}},
+            "ConfirmSignUp")
+
+    monkeypatch.setattr(idp, "confirm_sign_up", mismatch)
+    assert_wrong_code(api.post("/auth/confirm", {"email": "pending@example.com", "code": "000000"}))
+
+
+def test_the_emailed_code_confirms_an_account_which_can_then_sign_in(api, aws_env):
+    _unconfirmed_account(aws_env, "pending@example.com")
+    before = api.post("/auth/login", {"email": "pending@example.com", "password": "Sunny-days-9"})
+    assert before.status_code == 401 and before.data["error"]["details"]["reason"] == "USER_NOT_CONFIRMED"
+
+    confirmed = api.post("/auth/confirm", {"email": "pending@example.com", "code": "123456"})
+
+    assert confirmed.status_code == 200 and confirmed.data == {"confirmed": True}
+    assert api.post("/auth/login", {"email": "pending@example.com", "password": "Sunny-days-9"}).status_code == 200
+
+
+def test_confirming_an_unknown_account_is_404(api):
+    response = api.post("/auth/confirm", {"email": "nobody@example.com", "code": "123456"})
+    assert response.status_code == 404
+    assert response.data["error"]["code"] == "NOT_FOUND"

@@ -124,16 +124,25 @@ def test_a_body_that_is_not_json_is_a_400(webhook):
     assert response.data["error"]["code"] == "VALIDATION_ERROR"
 
 
-def test_without_a_configured_secret_the_event_is_refused_for_stripe_to_retry(api, monkeypatch):
+def test_a_stage_without_a_configured_secret_has_no_stripe_webhook_route(api, monkeypatch):
+    """No secret: the stage takes no Stripe events, so the route is a 404, not a fault of ours (5xx)."""
     monkeypatch.delenv("ITINERA_STRIPE_WEBHOOK_SECRET", raising=False)
     response = api.post("/webhooks/stripe", EVENT, headers={"Stripe-Signature": stripe_signature(EVENT)})
-    assert response.status_code == 503
-    assert response.data["error"]["code"] == "SERVICE_UNAVAILABLE"
+    assert response.status_code == 404
+    assert response.data["error"]["code"] == "NOT_FOUND"
     assert StripeEvent.count() == 0
+
+
+def test_a_stage_without_a_configured_secret_answers_404_to_unsigned_posts_too(api, monkeypatch):
+    monkeypatch.delenv("ITINERA_STRIPE_WEBHOOK_SECRET", raising=False)
+    response = api.post("/webhooks/stripe", EVENT)
+    assert response.status_code == 404
+    assert response.data["error"]["code"] == "NOT_FOUND"
 
 
 def test_the_route_is_in_the_openapi_document(api):
     document = api.get("/openapi.json").data
     operation = document["paths"]["/webhooks/stripe"]["post"]
     assert "security" not in operation  # Stripe signs; it has no bearer token
-    assert set(operation["responses"]) >= {"200", "400", "503"}
+    assert set(operation["responses"]) >= {"200", "400", "404"}
+    assert "503" not in operation["responses"]  # an unconfigured stage is a 404, never a 5xx

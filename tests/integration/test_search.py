@@ -269,3 +269,37 @@ def test_search_reads_only_its_partitions(api, tokens):
         for client in clients:
             client.meta.events.unregister("provide-client-params.dynamodb.*", record)
     assert calls == [("Query", "by-search", True)] * 3 + [("BatchGetItem", None, False)]
+
+
+def test_a_city_code_finds_the_flights_of_every_airport_of_the_city(api, tokens):
+    v = tokens["vendor"]
+    flights = {}
+    for origin, destination in (("CDG", "JFK"), ("ORY", "EWR"), ("CDG", "LIS"), ("LIS", "JFK")):
+        flights[origin, destination] = listing(api, v, kind="flight", origin=origin, destination=destination)
+        days(api, v, flights[origin, destination], (0, 50, 40000))
+
+    assert set(ids(search(api, kind="flight", origin="PAR", destination="NYC", date=day(0)))) == {
+        flights["CDG", "JFK"], flights["ORY", "EWR"]}
+    assert ids(search(api, kind="flight", origin="PAR", destination="JFK", date=day(0))) == [flights["CDG", "JFK"]]
+    assert ids(search(api, kind="flight", origin="ORY", destination="NYC", date=day(0))) == [flights["ORY", "EWR"]]
+
+
+def test_a_city_code_flight_search_reads_one_partition_per_airport_pair(api, tokens):
+    """PAR (3 airports) to NYC (3 airports): 9 queries of the search index, no scan."""
+    v = tokens["vendor"]
+    lid = listing(api, v, kind="flight", origin="ORY", destination="LGA")
+    days(api, v, lid, (0, 50, 40000))
+    calls = []
+    clients = {m._get_connection().connection.client for m in (AvailabilityDay, Listing)}
+
+    def record(model, params, **_):
+        calls.append((model.name, params.get("IndexName"), params.get("KeyConditionExpression") is not None))
+
+    for client in clients:
+        client.meta.events.register("provide-client-params.dynamodb.*", record)
+    try:
+        assert ids(search(api, kind="flight", origin="PAR", destination="NYC", date=day(0))) == [lid]
+    finally:
+        for client in clients:
+            client.meta.events.unregister("provide-client-params.dynamodb.*", record)
+    assert sorted(calls) == sorted([("Query", "by-search", True)] * 9 + [("BatchGetItem", None, False)])

@@ -118,3 +118,35 @@ def test_a_signed_payload_that_is_not_json_is_refused():
     token = f"{body}.{pagination._sign('', body)}"
     with pytest.raises(ValidationError):
         pagination.decode(token)
+
+
+def test_a_city_code_stands_for_its_airports_and_an_airport_code_for_itself():
+    from chalicelib.inventory.places import airports
+
+    assert airports("PAR") == ("CDG", "ORY", "BVA")
+    assert airports("CDG") == ("CDG",)
+
+
+def test_a_flight_between_city_codes_reads_one_partition_per_airport_pair():
+    groups = SearchParams("flight", origin="PAR", destination="NYC", date=D).partition_groups()
+
+    assert groups == [[f"flight#{o}#{d}#2027-03-01" for o in ("CDG", "ORY", "BVA") for d in ("JFK", "EWR", "LGA")]]
+
+
+def test_a_flight_between_a_city_code_and_an_airport_reads_the_citys_airports_only():
+    groups = SearchParams("flight", origin="CDG", destination="TYO", date=D).partition_groups()
+
+    assert groups == [["flight#CDG#HND#2027-03-01", "flight#CDG#NRT#2027-03-01"]]
+
+
+def test_a_flight_from_a_city_to_one_of_its_own_airports_is_refused():
+    assert set(SearchParams("flight", origin="PAR", destination="ORY", date=D).errors(TODAY)) == {"destination"}
+
+
+def test_every_flight_search_reads_a_bounded_number_of_partitions():
+    from chalicelib.inventory.places import CITIES, MAX_AIRPORTS_PER_CITY
+
+    widest = max(len(SearchParams("flight", origin=a, destination=b, date=D).partition_keys())
+                 for a in CITIES for b in CITIES if a != b)
+    assert widest <= MAX_AIRPORTS_PER_CITY ** 2
+    assert all(1 <= len(city.airports) <= MAX_AIRPORTS_PER_CITY for city in CITIES.values())

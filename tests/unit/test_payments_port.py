@@ -1,11 +1,42 @@
-"""The payments port's pure helpers: the raw-card-number check and provider-side keys."""
+"""The payments port: every adapter implements it exactly, and its pure helpers (the
+raw-card-number check and provider-side keys)."""
 from __future__ import annotations
+
+import inspect
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chalicelib.booking.payments.port import looks_like_card_number, scoped_key
+from chalicelib.booking.payments.fake import FakePaymentProvider
+from chalicelib.booking.payments.local import LocalProvider
+from chalicelib.booking.payments.port import PAYMENT_STATES, PaymentProvider, looks_like_card_number, scoped_key
+from chalicelib.booking.payments.stripe_provider import STATUS_OF_INTENT, StripeProvider
+
+ADAPTERS = [LocalProvider, StripeProvider, FakePaymentProvider]
+PORT_METHODS = sorted(name for name, member in vars(PaymentProvider).items()
+                      if inspect.isfunction(member) and not name.startswith("_"))
+
+
+def test_the_port_is_create_confirm_capture_void_refund_retrieve_and_accepts():
+    assert PORT_METHODS == ["accepts", "capture", "confirm", "create", "refund", "retrieve", "void"]
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS, ids=lambda a: a.__name__)
+@pytest.mark.parametrize("method", PORT_METHODS)
+def test_every_adapter_has_each_port_method_with_the_ports_signature(adapter, method):
+    # Same names, kinds (keyword-only after *), defaults and annotations: a caller written
+    # against the port works with any adapter, keyword by keyword.
+    assert inspect.signature(getattr(adapter, method)) == inspect.signature(getattr(PaymentProvider, method))
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS, ids=lambda a: a.__name__)
+def test_every_adapter_names_itself(adapter):
+    assert isinstance(adapter.name, str) and adapter.name
+
+
+def test_every_stripe_status_maps_to_a_port_state():
+    assert set(STATUS_OF_INTENT.values()) == set(PAYMENT_STATES)
 
 
 def luhn_check_digit(body: str) -> str:

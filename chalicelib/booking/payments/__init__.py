@@ -1,8 +1,10 @@
 """Payments: the `PaymentProvider` port and its adapters (DESIGN.md "Payments").
 
     from chalicelib.booking.payments import provider, Declined
-    authorization = provider().authorize(amount=12900, currency="EUR", payment_method="tok_visa",
-                                         idempotency_key=f"authorize-{booking_id}", metadata={...})
+    payment_id = provider().create(amount=12900, currency="EUR", idempotency_key=attempt_key,
+                                   metadata={...})
+    authorization = provider().confirm(payment_id, payment_method="tok_visa",
+                                       idempotency_key=attempt_key)
 
 `provider()` picks the adapter from `settings().payment_provider`: "local" (the default, kept in
 DynamoDB) or "stripe". Adapters are imported on first use, so Stripe's library stays out of
@@ -13,12 +15,15 @@ from __future__ import annotations
 import threading
 
 from ...core.config import settings
-from .port import (AmountExceeded, Authorization, Capture, CaptureFailed, Declined,
-                   IdempotencyKeyReused, InvalidPaymentMethod, InvalidPaymentState, PaymentError,
-                   PaymentProvider, ProviderUnavailable, Refund, UnknownPayment,
+from .port import (AUTHORIZED, CAPTURED, CREATED, VOIDED, AmountExceeded, Authorization,
+                   AuthorizationGone, Capture, CaptureFailed, Declined, IdempotencyKeyReused,
+                   InvalidPaymentMethod, InvalidPaymentState, PaymentError, PaymentProvider,
+                   PaymentState, ProviderBusy, ProviderUnavailable, Refund, UnknownPayment,
                    looks_like_card_number)
 
 __all__ = [
+    "AUTHORIZED", "CAPTURED", "CREATED", "VOIDED", "AuthorizationGone", "PaymentState",
+    "ProviderBusy", "use_provider",
     "AmountExceeded", "Authorization", "Capture", "CaptureFailed", "Declined",
     "IdempotencyKeyReused", "InvalidPaymentMethod", "InvalidPaymentState", "PaymentError",
     "PaymentProvider", "ProviderUnavailable", "Refund", "UnknownPayment",
@@ -49,6 +54,12 @@ def _build(name: str) -> PaymentProvider:
         from .stripe_provider import StripeProvider
         return StripeProvider.from_env()
     raise RuntimeError(f"Unknown payment provider {name!r}: expected 'local' or 'stripe'")
+
+
+def use_provider(instance: PaymentProvider) -> None:
+    """Tests and the fault-injection run: serve `instance` as the configured provider."""
+    with _lock:
+        _providers[settings().payment_provider] = instance
 
 
 def reset_provider() -> None:

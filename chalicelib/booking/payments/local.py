@@ -1,13 +1,20 @@
 """LocalProvider: a payment provider kept in DynamoDB, answering Stripe's test tokens.
 
 The default for local runs and tests. It behaves like Stripe where the booking flow can tell the
-difference: PaymentIntent-like ids, declines with Stripe's decline codes, idempotency keys whose
-first answer is replayed (declines included), manual capture of at most the authorized amount,
-refunds of at most the captured amount, void only before capture.
+difference: PaymentIntent-like ids created before they are confirmed, declines with Stripe's
+decline codes that leave the payment confirmable with another method, idempotency keys whose
+first answer is replayed (declines included; a replayed authorization is answered from the
+payment's state now), manual capture of at most the authorized amount, void by id of anything
+not yet captured, refunds of at most the captured amount.
 
-Each call is one DynamoDB transaction: the request record (`attribute_not_exists`) plus the
-conditional transition of the payment. When the transaction is cancelled we read the request
-and the payment to say why: a repeated key replays, anything else is the matching port error.
+Each call that changes something is one DynamoDB transaction: the request record
+(`attribute_not_exists`) plus the conditional transition of the payment. When the transaction is
+cancelled we read the request and the payment to say why: a repeated key replays, a payment
+already where the call wanted it answers as done (a voided payment voided again, a captured one
+captured again), anything else is the matching port error. `confirm` first reads the payment for
+its amount and currency (they never change after `create`); the transaction still decides.
+
+`TEST_TOKENS` is the one table of test tokens: `FakePaymentProvider` answers them the same way.
 """
 from __future__ import annotations
 
@@ -24,37 +31,70 @@ from pynamodb.transactions import TransactWrite
 
 from ...core.observability import logger
 from .models import LocalPayment, LocalPaymentRequest
-from .port import (AUTHORIZED, AmountExceeded, Authorization, Capture, CaptureFailed, Declined,
-                   IdempotencyKeyReused, InvalidPaymentMethod, InvalidPaymentState, ProviderUnavailable,
+from .port import (AUTHORIZED, CAPTURED, CREATED, VOIDED, AmountExceeded, Authorization,
+                   AuthorizationGone, Capture, CaptureFailed, Declined, IdempotencyKeyReused,
+                   InvalidPaymentMethod, InvalidPaymentState, PaymentState, ProviderUnavailable,
                    Refund, UnknownPayment)
-
-CAPTURED, VOIDED = "captured", "voided"
 
 
 @dataclass(frozen=True)
-class _Token:
-    decline: str | None = None
-    capture_fails: bool = False
+class TokenBehaviour:
+    """What confirming with one test token does."""
+    decline: str | None = None  # Stripe's decline code, or None: the authorization succeeds
+    capture_fails: bool = False  # authorizes, then the capture is refused
 
+
+_GOOD = TokenBehaviour()
 
 # API.md "Holds and bookings": Stripe's test tokens, as the local stage answers them.
-TEST_TOKENS: dict[str, _Token] = {
-    "tok_visa": _Token(),
-    "tok_mastercard": _Token(),
-    "tok_chargeDeclined": _Token(decline="generic_decline"),
-    "tok_chargeDeclinedInsufficientFunds": _Token(decline="insufficient_funds"),
-    "tok_captureFails": _Token(capture_fails=True),
+TEST_TOKENS: dict[str, TokenBehaviour] = {
+    **{token: _GOOD for token in (
+        "tok_visa", "tok_visa_debit", "tok_mastercard", "tok_mastercard_debit",
+        "tok_mastercard_prepaid", "tok_amex", "tok_discover", "tok_diners", "tok_jcb",
+        "tok_unionpay")},
+    "tok_chargeDeclined": TokenBehaviour(decline="generic_decline"),
+    "tok_chargeDeclinedInsufficientFunds": TokenBehaviour(decline="insufficient_funds"),
+    "tok_chargeDeclinedExpiredCard": TokenBehaviour(decline="expired_card"),
+    "tok_chargeDeclinedIncorrectCvc": TokenBehaviour(decline="incorrect_cvc"),
+    "tok_chargeDeclinedFraudulent": TokenBehaviour(decline="fraudulent"),
+    # Ours, not Stripe's (API.md): the way to exercise a capture that fails.
+    "tok_captureFails": TokenBehaviour(capture_fails=True),
 }
 _DECLINE_MESSAGES = {
     "generic_decline": "Your card was declined.",
     "insufficient_funds": "Your card has insufficient funds.",
+    "expired_card": "Your card has expired.",
+    "incorrect_cvc": "Your card's security code is incorrect.",
+    # Stripe does not tell the payer a card was flagged as fraudulent.
+    "fraudulent": "Your card was declined.",
 }
 CAPTURE_FAILURE_REASON = "card_declined"
 _ATTEMPTS = 4  # transaction conflicts and races with a concurrent transition, then give up
 
 
+def declined(reason: str) -> Declined:
+    """The decline a test token answers, with Stripe's message for its decline code."""
+    return Declined(reason, _DECLINE_MESSAGES.get(reason, "Your card was declined."))
+
+
+def capture_failed() -> CaptureFailed:
+    """What capturing a tok_captureFails authorization raises."""
+    return CaptureFailed(CAPTURE_FAILURE_REASON, "The card issuer refused the capture.")
+
+
 class _Cancelled(Exception):
     """The transaction's conditions failed; the caller reads the items to learn which."""
+
+
+class _AlreadyDone(Exception):
+    """Raised by an `explain`: the payment is already where the call wanted it; answer this."""
+
+    def __init__(self, answer: Any) -> None:
+        super().__init__()
+        self.answer = answer
+
+
+_COMMITTED = object()  # `_run`'s answer when this call did the work
 
 
 class LocalProvider:
@@ -62,44 +102,78 @@ class LocalProvider:
 
     # -- the port --------------------------------------------------------------------------
 
-    def authorize(self, *, amount: int, currency: str, payment_method: str, idempotency_key: str,
-                  metadata: dict[str, str]) -> Authorization:
-        _require_amount(amount)
-        currency = _currency(currency)
-        key = LocalPaymentRequest.key("authorize", idempotency_key)
-        fingerprint = _fingerprint(amount=amount, currency=currency, payment_method=payment_method)
-        token = TEST_TOKENS.get(payment_method)
-        if token is None:
-            # Like Stripe, a request refused by validation is not recorded under its key.
-            raise InvalidPaymentMethod("Unknown payment method: use a provider token such as tok_visa.")
-        now = _now()
-        request = LocalPaymentRequest(key, operation="authorize", fingerprint=fingerprint,
-                                      amount=amount, currency=currency, created_at=now)
-        if token.decline:
-            # Recorded like a success (no payment, though), so a retry gets the same decline.
-            request.outcome, request.decline_reason = "declined", token.decline
-            self._run(request, _no_transition, _no_explanation, replay=_replay_authorization)
-            logger.info("payment declined", extra={"reason": token.decline, "amount": amount})
-            raise _declined(token.decline)
+    def accepts(self, payment_method: str) -> bool:
+        return isinstance(payment_method, str) and payment_method in TEST_TOKENS
 
-        payment_id = _new_id("pi_local")
-        request.outcome, request.payment_id = "ok", payment_id
-        payment = LocalPayment(LocalPayment.key(payment_id), payment_id=payment_id, status=AUTHORIZED,
-                               currency=currency, amount=amount, capture_fails=token.capture_fails,
-                               metadata=dict(metadata), created_at=now, updated_at=now)
+    def create(self, *, amount: int, currency: str, idempotency_key: str,
+               metadata: dict[str, str]) -> str:
+        check_amount(amount)
+        currency = check_currency(currency)
+        metadata = dict(metadata)
+        payment_id, now = _new_id("pi_local"), _now()
+        request = LocalPaymentRequest(
+            LocalPaymentRequest.key("create", idempotency_key), operation="create",
+            fingerprint=_fingerprint(amount=amount, currency=currency, metadata=metadata),
+            outcome="ok", payment_id=payment_id, amount=amount, currency=currency, created_at=now)
+        payment = LocalPayment(LocalPayment.key(payment_id), payment_id=payment_id, status=CREATED,
+                               currency=currency, amount=amount, metadata=metadata,
+                               created_at=now, updated_at=now)
 
         def write(t: TransactWrite) -> None:
             t.save(payment, condition=LocalPayment.pk.does_not_exist())
 
-        result = self._run(request, write, _no_explanation, replay=_replay_authorization)
-        if result is None:
-            result = Authorization(payment_id, amount, currency, AUTHORIZED)
-            logger.info("payment authorized", extra={"payment_id": payment_id, "amount": amount,
-                                                     "currency": currency})
+        result = self._run(request, write, _no_explanation, replay=lambda previous: previous.payment_id)
+        if result is _COMMITTED:
+            logger.info("payment created", extra={"payment_id": payment_id, "amount": amount,
+                                                  "currency": currency})
+            return payment_id
         return result
 
+    def confirm(self, payment_id: str, *, payment_method: str, idempotency_key: str) -> Authorization:
+        token = TEST_TOKENS.get(payment_method) if isinstance(payment_method, str) else None
+        if token is None:
+            # Like Stripe, a request refused by validation is not recorded under its key.
+            raise InvalidPaymentMethod("Unknown payment method: use a provider token such as tok_visa.")
+        payment = _payment(payment_id)  # its amount and currency, fixed since create
+        request = LocalPaymentRequest(
+            LocalPaymentRequest.key("confirm", idempotency_key), operation="confirm",
+            fingerprint=_fingerprint(payment_id=payment_id, payment_method=payment_method),
+            payment_id=payment_id, amount=int(payment.amount), currency=payment.currency,
+            created_at=_now())
+        if token.decline:
+            # Recorded like a success, so a retry gets the same decline; the payment stays
+            # created and may be confirmed again under another key (Stripe: requires_payment_method).
+            request.outcome, request.decline_reason = "declined", token.decline
+            actions = [LocalPayment.last_decline.set(token.decline)]
+        else:
+            request.outcome = "ok"
+            actions = [LocalPayment.status.set(AUTHORIZED),
+                       LocalPayment.capture_fails.set(token.capture_fails),
+                       LocalPayment.last_decline.remove()]
+
+        def write(t: TransactWrite) -> None:
+            t.update(LocalPayment(LocalPayment.key(payment_id)),
+                     actions=[*actions, LocalPayment.updated_at.set(_now())],
+                     condition=LocalPayment.status == CREATED)
+
+        def explain() -> None:
+            now = _payment(payment_id)
+            if now.status == VOIDED:
+                raise AuthorizationGone(f"Payment {payment_id} was voided; it cannot be confirmed.")
+            if now.status != CREATED:
+                raise InvalidPaymentState(f"A {now.status} payment cannot be confirmed again.")
+
+        result = self._run(request, write, explain, replay=_replay_confirmation)
+        if result is not _COMMITTED:
+            return result
+        if token.decline:
+            logger.info("payment declined", extra={"payment_id": payment_id, "reason": token.decline})
+            raise declined(token.decline)
+        logger.info("payment authorized", extra={"payment_id": payment_id, "amount": payment.amount})
+        return Authorization(payment_id, int(payment.amount), payment.currency, AUTHORIZED)
+
     def capture(self, payment_id: str, *, amount: int, idempotency_key: str) -> Capture:
-        _require_amount(amount)
+        check_amount(amount)
         capture_id = _new_id("ch_local")
         request = LocalPaymentRequest(
             LocalPaymentRequest.key("capture", idempotency_key), operation="capture",
@@ -116,17 +190,22 @@ class LocalProvider:
 
         def explain() -> None:
             payment = _payment(payment_id)
-            if payment.capture_fails:
-                raise CaptureFailed(CAPTURE_FAILURE_REASON, "The card issuer refused the capture.")
+            if payment.status == CAPTURED:
+                # Captured before, under another key (or an answer that was lost): that capture.
+                raise _AlreadyDone(Capture(payment_id, int(payment.captured_amount), payment.capture_id))
+            if payment.status == VOIDED:
+                raise AuthorizationGone(f"Payment {payment_id} was voided; nothing can be captured.")
             if payment.status != AUTHORIZED:
                 raise InvalidPaymentState(f"A {payment.status} payment cannot be captured.")
+            if payment.capture_fails:
+                raise capture_failed()
             if amount > payment.amount:
                 raise AmountExceeded(f"Cannot capture {amount}: {payment.amount} was authorized.")
 
         result = self._run(request, write, explain, replay=_replay_capture)
-        if result is None:
-            result = Capture(payment_id, amount, capture_id)
+        if result is _COMMITTED:
             logger.info("payment captured", extra={"payment_id": payment_id, "amount": amount})
+            return Capture(payment_id, amount, capture_id)
         return result
 
     def void(self, payment_id: str, *, idempotency_key: str) -> None:
@@ -138,24 +217,21 @@ class LocalProvider:
         def write(t: TransactWrite) -> None:
             t.update(LocalPayment(LocalPayment.key(payment_id)),
                      actions=[LocalPayment.status.set(VOIDED), LocalPayment.updated_at.set(_now())],
-                     condition=LocalPayment.status == AUTHORIZED)
-
-        voided_before = False
+                     condition=LocalPayment.status.is_in(CREATED, AUTHORIZED))
 
         def explain() -> None:
-            nonlocal voided_before
             payment = _payment(payment_id)
             if payment.status == VOIDED:
                 # Already where the caller wants it (e.g. a retry under a new key): not an error.
-                voided_before = True
-                return
-            raise InvalidPaymentState(f"A {payment.status} payment cannot be voided.")
+                raise _AlreadyDone(None)
+            if payment.status not in (CREATED, AUTHORIZED):
+                raise InvalidPaymentState(f"A {payment.status} payment cannot be voided.")
 
-        self._run(request, write, explain, replay=lambda r: None, settled=lambda: voided_before)
-        logger.info("payment voided", extra={"payment_id": payment_id})
+        if self._run(request, write, explain, replay=lambda previous: None) is _COMMITTED:
+            logger.info("payment voided", extra={"payment_id": payment_id})
 
     def refund(self, payment_id: str, *, amount: int, idempotency_key: str) -> Refund:
-        _require_amount(amount)
+        check_amount(amount)
         refund_id = _new_id("re_local")
         request = LocalPaymentRequest(
             LocalPaymentRequest.key("refund", idempotency_key), operation="refund",
@@ -177,27 +253,32 @@ class LocalProvider:
                     f"Cannot refund {amount}: {payment.refundable} of {payment.captured_amount} is left.")
 
         result = self._run(request, write, explain, replay=_replay_refund)
-        if result is None:
-            result = Refund(refund_id, payment_id, amount)
+        if result is _COMMITTED:
             logger.info("payment refunded", extra={"payment_id": payment_id, "amount": amount,
                                                    "refund_id": refund_id})
+            return Refund(refund_id, payment_id, amount)
         return result
+
+    def retrieve(self, payment_id: str) -> PaymentState:
+        payment = _payment(payment_id)
+        return PaymentState(payment_id, payment.status, int(payment.amount),
+                            int(payment.captured_amount or 0), int(payment.refunded_amount or 0))
 
     # -- the one transaction shape every call uses -----------------------------------------
 
     def _run(self, request: LocalPaymentRequest, write: Callable[[TransactWrite], None],
-             explain: Callable[[], None], *, replay: Callable[[LocalPaymentRequest], Any],
-             settled: Callable[[], bool] = lambda: False) -> Any:
+             explain: Callable[[], None], *, replay: Callable[[LocalPaymentRequest], Any]) -> Any:
         """Commit the request record with the transition, or say why not.
 
-        Returns None when this call did the work, else the replayed first result. `explain`
-        raises the port error for a failed condition, or returns when the state changed under
-        us (a race), and we try again; `settled` says the work was found already done.
+        Returns `_COMMITTED` when this call did the work, else the answer it gives instead: the
+        replay of the first request under this key, or what `explain` found already done
+        (`_AlreadyDone`). `explain` raises the port error for a failed condition, or returns when
+        the payment changed under us (a race), and we try again.
         """
         for _ in range(_ATTEMPTS):
             try:
                 _commit(request, write)
-                return None
+                return _COMMITTED
             except _Cancelled:
                 pass
             previous = _request(request.pk)
@@ -206,26 +287,28 @@ class LocalProvider:
                     raise IdempotencyKeyReused(
                         "This idempotency key was used before with different arguments.")
                 return replay(previous)
-            explain()
-            if settled():
-                return None
+            try:
+                explain()
+            except _AlreadyDone as done:
+                return done.answer
         raise ProviderUnavailable("The payment is changing concurrently; retry with the same key.")
 
 
-def _no_transition(transaction: TransactWrite) -> None:
-    """A decline records its request and changes no payment."""
-
-
 def _no_explanation() -> None:
-    """Only the request record has a condition; `_run` replays it."""
+    """Only the request record can fail its condition here (new ids are random); `_run` replays it."""
 
 
 # -- replays: the first answer to a key, again ----------------------------------------------
 
-def _replay_authorization(previous: LocalPaymentRequest) -> Authorization:
+def _replay_confirmation(previous: LocalPaymentRequest) -> Authorization:
     if previous.outcome == "declined":
-        raise _declined(previous.decline_reason or "generic_decline")
-    return Authorization(previous.payment_id, int(previous.amount), previous.currency, AUTHORIZED)
+        raise declined(previous.decline_reason or "generic_decline")
+    # An authorization is answered from the payment as it is now: it may have been voided or
+    # expired since, and a caller acting on the old answer would capture nothing.
+    payment = _payment(previous.payment_id)
+    if payment.status == VOIDED:
+        raise AuthorizationGone(f"Payment {payment.payment_id} was voided since it was authorized.")
+    return Authorization(payment.payment_id, int(payment.amount), payment.currency, payment.status)
 
 
 def _replay_capture(previous: LocalPaymentRequest) -> Capture:
@@ -289,23 +372,21 @@ def _payment(payment_id: str) -> LocalPayment:
         raise ProviderUnavailable("The local payment store failed.") from exc
 
 
-# -- small helpers ---------------------------------------------------------------------------
-
-def _declined(reason: str) -> Declined:
-    return Declined(reason, _DECLINE_MESSAGES.get(reason, "Your card was declined."))
-
+# -- small helpers (the amount and currency checks are shared with the fake) -----------------
 
 def _fingerprint(**arguments: Any) -> str:
     # A hash, so the record never holds the payment method itself.
     return hashlib.sha256(json.dumps(arguments, sort_keys=True).encode()).hexdigest()
 
 
-def _require_amount(amount: int) -> None:
+def check_amount(amount: int) -> None:
+    """A positive integer in minor units, or ValueError (a caller's bug, never a port error)."""
     if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
         raise ValueError("amount must be a positive integer in minor units")
 
 
-def _currency(currency: str) -> str:
+def check_currency(currency: str) -> str:
+    """The ISO-4217 code, upper case, or ValueError."""
     if not (isinstance(currency, str) and len(currency) == 3 and currency.isalpha()):
         raise ValueError("currency must be an ISO-4217 code")
     return currency.upper()

@@ -2,9 +2,10 @@
 
 `local_payments` holds two kinds of item under one string hash key `pk`:
 
-- `payment#<payment_id>` (`LocalPayment`): the state of one authorization. Every transition is
-  an update conditioned on the current state (capture only from authorized, refunds only while
-  `refundable >= amount`), so money moves at most as far as the rules allow.
+- `payment#<payment_id>` (`LocalPayment`): the state of one payment, from `create` on. Every
+  transition is an update conditioned on the current state (confirm only from created, capture
+  only from authorized, void only before capture, refunds only while `refundable >= amount`),
+  so money moves at most as far as the rules allow.
 - `request#<operation>#<idempotency key>` (`LocalPaymentRequest`): the fingerprint and result of
   one provider call. It is put with `attribute_not_exists(pk)` in the same transaction as the
   transition it guards, so a repeated key finds the first result instead of moving money again.
@@ -30,12 +31,12 @@ class _LocalPaymentsTable(Model):
 
 
 class LocalPayment(_LocalPaymentsTable):
-    """One authorization and what became of it. Never holds card data: only ids and amounts."""
+    """One payment and what became of it. Never holds card data: only ids and amounts."""
 
     payment_id = UnicodeAttribute()
-    status = UnicodeAttribute()  # authorized | captured | voided
+    status = UnicodeAttribute()  # created | authorized | captured | voided (port.PAYMENT_STATES)
     currency = UnicodeAttribute()
-    amount = NumberAttribute()  # authorized
+    amount = NumberAttribute()  # what it is for; authorized once confirmed
     captured_amount = NumberAttribute(default=0)
     refunded_amount = NumberAttribute(default=0)
     # captured - refunded, kept as its own attribute because a condition expression cannot add:
@@ -44,6 +45,8 @@ class LocalPayment(_LocalPaymentsTable):
     capture_id = UnicodeAttribute(null=True)
     # tok_captureFails: authorized now, refused at capture (API.md's test token).
     capture_fails = BooleanAttribute(default=False)
+    # The decline code of the last refused confirm while still created (Stripe's last_payment_error).
+    last_decline = UnicodeAttribute(null=True)
     metadata = MapAttribute(default=dict)
     created_at = NumberAttribute()
     updated_at = NumberAttribute()
@@ -56,10 +59,10 @@ class LocalPayment(_LocalPaymentsTable):
 class LocalPaymentRequest(_LocalPaymentsTable):
     """The first answer to one (operation, idempotency key)."""
 
-    operation = UnicodeAttribute()  # authorize | capture | void | refund
+    operation = UnicodeAttribute()  # create | confirm | capture | void | refund
     fingerprint = UnicodeAttribute()  # the arguments, to refuse the key with others
     outcome = UnicodeAttribute()  # ok | declined
-    payment_id = UnicodeAttribute(null=True)
+    payment_id = UnicodeAttribute(null=True)  # created, confirmed, captured, voided or refunded
     amount = NumberAttribute(null=True)
     currency = UnicodeAttribute(null=True)
     result_id = UnicodeAttribute(null=True)  # capture_id or refund_id
@@ -68,6 +71,8 @@ class LocalPaymentRequest(_LocalPaymentsTable):
 
     @staticmethod
     def key(operation: str, idempotency_key: str) -> str:
+        if not idempotency_key:
+            raise ValueError("an idempotency key is required")
         return f"request#{operation}#{idempotency_key}"
 
 
