@@ -164,23 +164,24 @@ def queue_resources(name: str, stage: str) -> dict[str, dict[str, Any]]:
         dlq: {"Type": "AWS::SQS::Queue", "Properties": {
             "QueueName": physical_dlq, "MessageRetentionPeriod": resources.DLQ_RETENTION_SECONDS}},
         queue_id(name): {"Type": "AWS::SQS::Queue", "Properties": queue_props},
-        dead_letter_alarm_id(name): {"Type": "AWS::CloudWatch::Alarm", "Properties": {
-            "AlarmName": f"{physical_dlq}-not-empty",
-            "AlarmDescription": f"Messages of {physical} failed {resources.DLQ_MAX_RECEIVE_COUNT} "
-                                "times and were dead-lettered: inspect and redrive them.",
-            "Namespace": "AWS/SQS",
-            "MetricName": "ApproximateNumberOfMessagesVisible",
-            "Dimensions": [{"Name": "QueueName", "Value": {"Fn::GetAtt": [dlq, "QueueName"]}}],
-            "Statistic": "Maximum",
-            "Period": 60,
-            "EvaluationPeriods": 1,
-            "Threshold": 0,
-            "ComparisonOperator": "GreaterThanThreshold",
-            "TreatMissingData": "notBreaching",
-            "AlarmActions": [{"Ref": ALARM_TOPIC}],
-            "OKActions": [{"Ref": ALARM_TOPIC}],
-        }},
+        dead_letter_alarm_id(name): _alarm(
+            f"{physical_dlq}-not-empty",
+            f"Messages of {physical} failed {resources.DLQ_MAX_RECEIVE_COUNT} times and were dead-lettered: "
+            "inspect and redrive them.",
+            namespace="AWS/SQS", metric="ApproximateNumberOfMessagesVisible",
+            dimensions=[{"Name": "QueueName", "Value": {"Fn::GetAtt": [dlq, "QueueName"]}}],
+            statistic="Maximum", period=60),
     }
+
+
+def _alarm(name: str, description: str, *, namespace: str, metric: str, dimensions: list[dict[str, Any]],
+           statistic: str, period: int) -> dict[str, Any]:
+    """An alarm to the operations topic as soon as the metric is above zero in one period."""
+    return {"Type": "AWS::CloudWatch::Alarm", "Properties": {
+        "AlarmName": name, "AlarmDescription": description, "Namespace": namespace, "MetricName": metric,
+        "Dimensions": dimensions, "Statistic": statistic, "Period": period, "EvaluationPeriods": 1,
+        "Threshold": 0, "ComparisonOperator": "GreaterThanThreshold", "TreatMissingData": "notBreaching",
+        "AlarmActions": [{"Ref": ALARM_TOPIC}], "OKActions": [{"Ref": ALARM_TOPIC}]}}
 
 
 # Business metrics that mean something went wrong even though no request failed.
@@ -201,21 +202,10 @@ def business_alarm_resources(stage: str) -> dict[str, dict[str, Any]]:
     `service` dimension as core.observability emits them) is above zero."""
     from chalicelib.core.observability import SERVICE, metrics
 
-    return {business_alarm_id(metric): {"Type": "AWS::CloudWatch::Alarm", "Properties": {
-        "AlarmName": f"itinera-{stage}-{metric}",
-        "AlarmDescription": description,
-        "Namespace": metrics.namespace,
-        "MetricName": metric,
-        "Dimensions": [{"Name": "service", "Value": SERVICE}],
-        "Statistic": "Sum",
-        "Period": 300,
-        "EvaluationPeriods": 1,
-        "Threshold": 0,
-        "ComparisonOperator": "GreaterThanThreshold",
-        "TreatMissingData": "notBreaching",
-        "AlarmActions": [{"Ref": ALARM_TOPIC}],
-        "OKActions": [{"Ref": ALARM_TOPIC}],
-    }} for metric, description in BUSINESS_ALARMS.items()}
+    return {business_alarm_id(metric): _alarm(
+        f"itinera-{stage}-{metric}", description, namespace=metrics.namespace, metric=metric,
+        dimensions=[{"Name": "service", "Value": SERVICE}], statistic="Sum", period=300)
+        for metric, description in BUSINESS_ALARMS.items()}
 
 
 def user_pool_resources(stage: str) -> dict[str, dict[str, Any]]:

@@ -114,9 +114,9 @@ class _ProviderOutsideCount:
 
 
 def _exclude_provider() -> None:
-    from chalicelib.booking import cancellation, confirmation, payment
+    from chalicelib.booking import cancellation, confirmation, payment, payment_cleanup
     from chalicelib.booking.payments import provider
-    for module in (payment, confirmation, cancellation):
+    for module in (payment, payment_cleanup, confirmation, cancellation):
         module.payment_provider = lambda: _ProviderOutsideCount(provider())  # type: ignore[assignment]
 
 
@@ -139,17 +139,17 @@ def round_trips() -> list[dict[str, Any]]:
     traveler = _traveler("rt-traveler")
     reservations.forget()
     measure("hold (cold quote cache)", lambda: service.place_hold(traveler, _hold_request(e), uuid.uuid4().hex))
-    _, held = measure("hold (warm quote cache)",
-                      lambda: service.place_hold(traveler, _hold_request(e), uuid.uuid4().hex))
-    booking_id = held["booking_id"]
+    held = measure("hold (warm quote cache)",
+                   lambda: service.place_hold(traveler, _hold_request(e), uuid.uuid4().hex))
+    booking_id = held.booking_id
     measure("payment", lambda: service.pay(traveler, booking_id, PaymentRequest(payment_method="tok_visa"),
                                            uuid.uuid4().hex))
     measure("confirmation worker", lambda: service.confirm_booking(booking_id))
     measure("booking read", lambda: service.get_booking(traveler, booking_id))
     measure("cancel request (CONFIRMED)", lambda: service.cancel(traveler, booking_id, None))
     measure("cancellation worker", lambda: service.process_cancellation(booking_id))
-    _, other = service.place_hold(traveler, _hold_request(e), uuid.uuid4().hex)
-    measure("cancel (HELD)", lambda: service.cancel(traveler, other["booking_id"], None))
+    other = service.place_hold(traveler, _hold_request(e), uuid.uuid4().hex)
+    measure("cancel (HELD)", lambda: service.cancel(traveler, other.booking_id, None))
     return rows
 
 
@@ -213,8 +213,8 @@ def hold_throughput() -> list[dict[str, Any]]:
     text = json.dumps(shape)
 
     def service_hold(t: int, i: int) -> None:
-        status, _ = service.place_hold(_traveler(f"svc-{t}-{i}"), _hold_request(e), uuid.uuid4().hex)
-        assert status == 201
+        held = service.place_hold(_traveler(f"svc-{t}-{i}"), _hold_request(e), uuid.uuid4().hex)
+        assert held.status == "HELD"
 
     import boto3
     clients = [boto3.session.Session().client("dynamodb") for _ in range(THREADS)]

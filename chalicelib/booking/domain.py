@@ -214,6 +214,9 @@ class Transition:
     units: str | None = None
     ledger: tuple[LedgerMove, ...] = ()
     pending_until: int | None = None  # still waiting on a worker until then; None: not pending
+    # What the booking waits for in the pending index (default: its new status). CLEANUP: it is
+    # settled, but authorizations of attempts it did not keep are still to be voided.
+    pending_as: str | None = None
     hold_ended: bool = False  # the traveler has one live hold fewer
     # Guards on the stored booking besides its status:
     unexpired_at: int | None = None  # expires_at > this (payment)
@@ -227,6 +230,15 @@ class Transition:
 def _stamp(now: float) -> str:
     """Milliseconds: bookings are listed newest first by this, so a second is too coarse."""
     return datetime.fromtimestamp(now, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+CLEANUP = "CLEANUP"
+
+
+def _cleanup_after(unkept: frozenset[str], now: float) -> dict[str, Any]:
+    """A settling transition keeps a booking with unkept attempts in the pending index until
+    their authorizations are voided, so a failed or interrupted cleanup is retried."""
+    return {"pending_until": int(now), "pending_as": CLEANUP} if unkept else {}
 
 
 # How long a worker has before the sweeper sends its message again, and when the sweeper stops
@@ -277,6 +289,11 @@ class Booking:
         return self.captured_amount - self.refunded_amount
 
     @property
+    def unkept_attempts(self) -> frozenset[str]:
+        """Attempts whose payments the booking does not use (voided once it settles)."""
+        return self.attempt_ids - {self.payment_attempt} if self.amount else frozenset()
+
+    @property
     def settled(self) -> bool:
         return self.status in (CONFIRMED, CANCELLED, EXPIRED, FAILED)
 
@@ -321,7 +338,7 @@ class Booking:
             (TimelineEntry(at, event="payment_captured", by=by, amount=captured),
              TimelineEntry(at, status=CONFIRMED, by=by)),
             fields={"captured_amount": captured, "pending_since": None}, units=SELL_HELD,
-            ledger=(LedgerMove("capture", captured, capture_id),))
+            ledger=(LedgerMove("capture", captured, capture_id),), **_cleanup_after(self.unkept_attempts, now))
 
     def fail(self, *, reason: str, voided: bool, now: float, by: str) -> Transition:
         """CONFIRMING -> FAILED: nothing can be captured; the held units go back on sale.
@@ -332,7 +349,8 @@ class Booking:
         return Transition(
             "fail", CONFIRMING, FAILED,
             (TimelineEntry(at, event="payment_failed", by=by, note=reason), TimelineEntry(at, status=FAILED, by=by)),
-            fields={"pending_since": None}, units=RELEASE_HELD, ledger=ledger)
+            fields={"pending_since": None}, units=RELEASE_HELD, ledger=ledger,
+            **_cleanup_after(self.unkept_attempts, now))
 
     def expire(self, *, now: float, by: str) -> Transition:
         """HELD -> EXPIRED once `expires_at` has passed: the held units go back on sale."""
@@ -341,7 +359,8 @@ class Booking:
             raise IllegalTransition(HELD, "expire before its expiry time")
         return Transition("expire", HELD, EXPIRED, (TimelineEntry(_stamp(now), status=EXPIRED, by=by),),
                           fields={"payment_lock": None}, units=RELEASE_HELD, hold_ended=True,
-                          expired_at=int(now), attempts=len(self.attempt_ids))
+                          expired_at=int(now), attempts=len(self.attempt_ids),
+                          **_cleanup_after(self.unkept_attempts, now))
 
     def cancel(self, *, now: float, by: str, reason: str | None = None) -> Transition:
         """HELD -> CANCELLED at once (nothing was charged); CONFIRMED -> CANCELLING with the
@@ -353,7 +372,8 @@ class Booking:
         if self.status == HELD:
             return Transition("cancel", HELD, CANCELLED, (TimelineEntry(at, status=CANCELLED, by=by, note=reason),),
                               fields={"payment_lock": None}, units=RELEASE_HELD, hold_ended=True,
-                              unexpired_at=int(now), attempts=len(self.attempt_ids))
+                              unexpired_at=int(now), attempts=len(self.attempt_ids),
+                              **_cleanup_after(self.unkept_attempts, now))
         if has_started(self.first_date, datetime.fromtimestamp(now, tz=timezone.utc)):
             raise BookingStarted(self.first_date)
         refund = self.refund_due(now)

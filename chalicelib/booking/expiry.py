@@ -65,7 +65,7 @@ def _redrive(booking: domain.Booking, now: float) -> None:
 
 def release_expired_holds(now: float | None = None) -> dict[str, int]:
     now = time.time() if now is None else now
-    counts = {"expired": 0, "redriven": 0, "settled": 0}
+    counts = {"expired": 0, "redriven": 0, "settled": 0, "cleaned": 0}
     for record in Booking.by_pending.query(domain.HELD, Booking.pending_until <= int(now)):
         try:
             counts["expired"] += expire_hold(records.to_domain(record), now)
@@ -86,6 +86,12 @@ def release_expired_holds(now: float | None = None) -> dict[str, int]:
                     counts["redriven"] += 1
             except Exception:
                 logger.exception("could not settle booking", extra={"booking_id": record.booking_id})
+    for record in Booking.by_pending.query(domain.CLEANUP, Booking.pending_until <= int(now)):
+        try:
+            # Settled, with authorizations of attempts it did not keep still to void.
+            counts["cleaned"] += release_unkept_payments(records.to_domain(record))
+        except Exception:
+            logger.exception("could not clean up payments", extra={"booking_id": record.booking_id})
     if any(counts.values()):
         logger.info("sweep", extra=counts)
     return counts

@@ -31,6 +31,7 @@ from .models import (ActiveHolds, BookedItemAttribute, Booking, BookingReference
                      ContactAttribute, PolicyAttribute, TimelineEntryAttribute, VendorBooking)
 from .schemas import HoldItemIn, HoldRequest
 from .transactions import CHECK, PUT, UPDATE, LabelledTransaction
+from .domain import Booking as DomainBooking
 from .records import to_domain
 from .views import booking_view, iso_precise
 
@@ -222,8 +223,8 @@ def _transaction(booking: Booking, wanted: list[WantedItem], quotes: dict[str, r
 
 
 def place_hold(user: Principal, request: HoldRequest, idempotency_key: str,
-               now: float | None = None) -> tuple[int, dict[str, Any]]:
-    """POST /holds. Returns (status, body): 201 and the booking, or the first answer again.
+               now: float | None = None) -> "DomainBooking | idempotency.Replay":
+    """POST /holds: the new HELD booking, or the key's first answer again.
 
     When the request is refused before or by its transaction (400, 409 SOLD_OUT, 422 promo),
     a stored first answer for the same key and body is returned instead (422
@@ -236,15 +237,15 @@ def place_hold(user: Principal, request: HoldRequest, idempotency_key: str,
     try:
         return _place_hold(user, request, key, request_hash, now)
     except (ValidationError, SoldOut, PromoInvalid):
-        previous = idempotency.previous_response(key, request_hash)
+        previous = idempotency.replay(key, request_hash)
         if previous is None:
             raise
-        logger.info("hold replayed after its request was refused", extra={"status": previous[0]})
+        logger.info("hold replayed after its request was refused", extra={"status": previous.status})
         return previous
 
 
 def _place_hold(user: Principal, request: HoldRequest, key: str, request_hash: str,
-                now: float) -> tuple[int, dict[str, Any]]:
+                now: float) -> "DomainBooking | idempotency.Replay":
     wanted = _wanted(request, earliest_today(datetime.fromtimestamp(now, tz=timezone.utc)))
     if request.promo_code is not None:
         raise PromoInvalid("This promotion code is not valid.", {"field": "promo_code"})
@@ -254,15 +255,16 @@ def _place_hold(user: Principal, request: HoldRequest, key: str, request_hash: s
         currency = _check_quotes(wanted, quotes)
         _check_size(dates_by_listing, quotes)
         booking = _new_booking(user, request, wanted, quotes, currency, now)
-        response = booking_view(to_domain(booking), user, now)
+        held = to_domain(booking)
+        response = booking_view(held, user, now)
         failures = _transaction(booking, wanted, quotes, key, request_hash, response, now).commit()
         if not failures:
             count("HoldsPlaced")
             logger.info("hold placed", extra={"booking_id": booking.booking_id, "amount": booking.amount})
-            return 201, response
+            return held
         labels = {f.label[0] if f.label else None for f in failures}
         if "idempotency" in labels:
-            previous = idempotency.previous_response(key, request_hash)
+            previous = idempotency.replay(key, request_hash)
             if previous is not None:
                 return previous
             raise RequestInProgress("A request with this Idempotency-Key is still running.")

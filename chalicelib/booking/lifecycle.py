@@ -82,7 +82,8 @@ def _booking_actions(booking: domain.Booking, transition: domain.Transition, led
     if transition.pending_until is None:
         actions += [Booking.pending.remove(), Booking.pending_until.remove()]
     else:
-        actions += [Booking.pending.set(transition.to_status), Booking.pending_until.set(transition.pending_until)]
+        actions += [Booking.pending.set(transition.pending_as or transition.to_status),
+                    Booking.pending_until.set(transition.pending_until)]
     for name, value in transition.fields.items():
         attribute = getattr(Booking, name)
         actions.append(attribute.remove() if value is None else attribute.set(value))

@@ -119,7 +119,8 @@ class Booking(Model):
     payment_attempt = UnicodeAttribute(null=True)  # the attempt the booking kept
     pending_since = NumberAttribute(null=True)  # when it became CONFIRMING / CANCELLING
     expires_at = NumberAttribute()  # epoch seconds; meaningful while HELD
-    pending = UnicodeAttribute(null=True)  # = status while HELD / CONFIRMING / CANCELLING
+    # = status while HELD / CONFIRMING / CANCELLING; CLEANUP while unkept authorizations remain
+    pending = UnicodeAttribute(null=True)
     pending_until = NumberAttribute(null=True)  # hold expiry, or when to re-send a worker message
     first_date = UnicodeAttribute()
     created_at = UnicodeAttribute()

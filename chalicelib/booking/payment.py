@@ -224,8 +224,19 @@ def _record_authorization(user: Principal, booking: domain.Booking, attempt: str
                           authorization: Authorization, key: str, request_hash: str,
                           now: float) -> domain.Booking | idempotency.Replay:
     """Round trip 2: HELD -> CONFIRMING with the attempt kept, or say why not."""
-    transition = booking.start_payment(attempt=attempt, payment_id=authorization.payment_id,
-                                       authorized=authorization.amount, provider=payment_provider().name, now=now)
+    # The hold must still be alive when we write, not only when the request began: the traveler
+    # may already read it EXPIRED (and have booked again) while the provider was answering.
+    now = max(now, time.time())
+    try:
+        transition = booking.start_payment(attempt=attempt, payment_id=authorization.payment_id,
+                                           authorized=authorization.amount, provider=payment_provider().name,
+                                           now=now)
+    except domain.IllegalTransition:
+        if authorization.payment_id:
+            _void_quietly(booking, authorization.payment_id)  # a lapsed hold can never keep it
+        _release_lock(booking.booking_id, attempt)
+        raise HoldExpired("The hold expired while the payment was being authorized; nothing was charged. "
+                          "Place a new hold.") from None
     confirming = booking.with_changes(transition)
     response = booking_view(confirming, user, now)
     record = _attempt_record(booking, attempt, method, "authorized", now, payment_id=authorization.payment_id)

@@ -15,6 +15,7 @@ from pynamodb.exceptions import PynamoDBException
 
 from ..core.observability import logger
 from . import domain
+from .models import Booking as BookingRecord
 from .models import PaymentAttempt
 from .payments import provider as payment_provider
 from .payments.port import PaymentError
@@ -41,15 +42,18 @@ def release_unkept_payments(booking: domain.Booking) -> int:
 
     `booking` is as the settling transition stored it. Its attempt set is final: attempts join
     only while HELD, and the transitions out of HELD are conditioned on the set they read.
-    Never raises: a provider problem is logged (the authorization lapses at the provider).
+    The transition left the booking pending as CLEANUP; only when every void succeeded is that
+    cleared, so a provider outage or a crash here is retried by the sweeper. Never raises.
     """
     booking_id = booking.booking_id
-    if not booking.settled or booking.amount == 0:
+    if not booking.settled or not booking.unkept_attempts:
         return 0
-    unkept = sorted(booking.attempt_ids - {booking.payment_attempt})
-    if not unkept:
+    unkept = sorted(booking.unkept_attempts)
+    try:
+        recorded = {a.attempt_id: a for a in PaymentAttempt.query(booking_id, consistent_read=True)}
+    except PynamoDBException:
+        logger.exception("could not read payment attempts", extra={"booking_id": booking_id})
         return 0
-    recorded = {a.attempt_id: a for a in PaymentAttempt.query(booking_id, consistent_read=True)}
     voided = 0
     for attempt in unkept:
         try:
@@ -60,9 +64,20 @@ def release_unkept_payments(booking: domain.Booking) -> int:
             if known is not None:
                 _mark_voided(known)
         except (PaymentError, PynamoDBException):
-            logger.exception("could not void an unkept authorization",
+            logger.exception("could not void an unkept authorization; the sweeper retries",
                              extra={"booking_id": booking_id, "attempt": attempt})
+    if voided == len(unkept):
+        _cleaned_up(booking_id)
     return voided
+
+
+def _cleaned_up(booking_id: str) -> None:
+    """Out of the pending index: nothing is left to void."""
+    try:
+        BookingRecord(booking_id).update(actions=[BookingRecord.pending.remove(), BookingRecord.pending_until.remove()],
+                                         condition=BookingRecord.pending == domain.CLEANUP)
+    except PynamoDBException:
+        pass  # already cleared by another run; or the sweeper voids again (idempotent) and retries
 
 
 def _mark_voided(attempt: PaymentAttempt) -> None:

@@ -37,7 +37,7 @@ def views() -> Any:
           idempotent=True, summary="Hold units of one or more listings (a trip) for a while",
           errors=("SOLD_OUT", "RATE_LIMITED", "PROMO_INVALID", "IDEMPOTENCY_KEY_REUSED", "REQUEST_IN_PROGRESS"))
 def place_hold(call: Call) -> Response:
-    return _respond(*service.place_hold(call.user, call.body, call.idempotency_key))
+    return _booking(service.place_hold(call.user, call.body, call.idempotency_key), call, 201)
 
 
 @endpoint(bp, "GET", "/bookings/{booking_id}", roles=TRAVELERS_AND_STAFF, response=BookingOut,
@@ -85,7 +85,7 @@ def cancellation_quote(call: Call) -> dict[str, Any]:
 @endpoint(bp, "POST", "/bookings/{booking_id}/cancel", roles=TRAVELERS_AND_STAFF, body=CancelRequest,
           response=BookingOut, status=202, other_statuses=(200,),
           summary="Cancel: a hold at once (200), a confirmed booking through the refund worker (202)",
-          errors=("NOT_FOUND", "INVALID_STATE"))
+          errors=("NOT_FOUND", "INVALID_STATE", "REQUEST_IN_PROGRESS"))
 def cancel(call: Call) -> Response:
     booking = service.cancel(call.user, call.params["booking_id"], call.body.reason)
     # A hold is cancelled at once (200); a paid booking is accepted for cancellation (202).

@@ -131,6 +131,18 @@ def test_each_queue_has_a_dead_letter_queue_after_five_receives_and_an_alarm_on_
         assert alarm["AlarmActions"] == [{"Ref": template.ALARM_TOPIC}]
 
 
+def test_bookings_the_sweeper_had_to_settle_raise_an_alarm_on_the_metric_it_emits():
+    from chalicelib.booking import expiry
+    from chalicelib.core.observability import SERVICE
+
+    alarm = template.merge_template("prod")["Resources"]["BookingsSettledBySweeperAlarm"]["Properties"]
+    assert (alarm["Namespace"], alarm["MetricName"], alarm["Statistic"]) == ("Itinera", "BookingsSettledBySweeper", "Sum")
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": SERVICE}]
+    assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (0, "GreaterThanThreshold")
+    assert alarm["AlarmActions"] == [{"Ref": template.ALARM_TOPIC}]
+    assert 'count("BookingsSettledBySweeper")' in Path(expiry.__file__).read_text()
+
+
 def test_the_user_pool_signs_in_by_email_with_our_policy_schema_groups_and_client():
     res = template.merge_template("prod")["Resources"]
     pool = res[template.USER_POOL]["Properties"]

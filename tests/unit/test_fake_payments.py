@@ -450,3 +450,13 @@ def test_concurrent_creates_with_one_key_create_one_payment(fake):
     results = race(16, lambda _: create(fake, "attempt-1"))
 
     assert len(set(results)) == 1 and len(fake.payments()) == 1
+
+
+def test_recover_forgets_every_queued_fault(fake):
+    fake.fail_next("create", times=3)
+    fake.lose_next_answer("create")
+
+    fake.recover()
+
+    create(fake)
+    assert len(fake.payments()) == 1

@@ -119,6 +119,12 @@ class FakePaymentProvider:
         with self._lock:
             self._lost_answers[operation] += times
 
+    def recover(self) -> None:
+        """Forget every fault still queued: the provider is healthy again."""
+        with self._lock:
+            self._failures.clear()
+            self._lost_answers.clear()
+
     def expire_authorization(self, payment_id: str) -> None:
         """Void the payment behind our back, as Stripe does when an uncaptured authorization
         expires or when someone cancels it in the dashboard. A captured payment cannot expire."""
