@@ -65,7 +65,7 @@ def settle_from_provider(booking: domain.Booking, now: float, by: str) -> str:
     try:
         state = payment_provider().retrieve(booking.payment_id)
     except UnknownPayment:
-        return _fail(booking, "payment_unknown", now, by)
+        return _fail(booking, "payment_unknown", now, by, voided=False)  # nothing to void: no ledger void
     if state.status == CAPTURED:
         return _confirm(booking, Capture(state.payment_id, state.captured_amount, ""), now, by)
     if state.status == AUTHORIZED:
@@ -90,9 +90,11 @@ def _confirm(booking: domain.Booking, capture: Capture, now: float, by: str) -> 
     return CONFIRMED
 
 
-def _fail(booking: domain.Booking, reason: str, now: float, by: str) -> str:
-    """Nothing can be captured: FAILED, units released, the traveler told."""
-    result = lifecycle.apply(booking, booking.fail(reason=reason, voided=bool(booking.payment_id), now=now, by=by))
+def _fail(booking: domain.Booking, reason: str, now: float, by: str, *, voided: bool = True) -> str:
+    """Nothing can be captured: FAILED, units released, the traveler told. `voided`: the
+    authorization was released (by us or the provider), so the ledger records its void."""
+    result = lifecycle.apply(booking, booking.fail(reason=reason, voided=voided and bool(booking.payment_id),
+                                                   now=now, by=by))
     if isinstance(result, lifecycle.NotApplied):
         return SKIPPED
     count("CapturesFailed")

@@ -35,3 +35,16 @@ def hold_body(*items: dict, email: str = "tessa@example.com") -> dict:
 
 def key() -> dict[str, str]:
     return {"Idempotency-Key": uuid.uuid4().hex}
+
+
+def hold_a_night(api, token: str, hotel: str, offset: int = 2) -> str:
+    """A one-night, one-room hold of `hotel`, `offset` days from today; returns the booking id."""
+    held = api.post("/holds", hold_body({"listing_id": hotel, "quantity": 1, "check_in": day(offset),
+                                         "check_out": day(offset + 1)}), token=token, headers=key())
+    assert held.status_code == 201, held.data
+    return held.data["booking_id"]
+
+
+def pay_booking(api, token: str, booking_id: str, method: str = "tok_visa", headers: dict | None = None):
+    return api.post(f"/bookings/{booking_id}/payment", {"payment_method": method}, token=token,
+                    headers=headers or key())

@@ -17,7 +17,7 @@ from chalicelib.booking.payments.models import LocalPayment, LocalPaymentRequest
 from chalicelib.booking.schemas import PaymentRequest
 from chalicelib.booking.transactions import Failure, LabelledTransaction
 from chalicelib.core.auth import principal_from_claims
-from tests.integration.booking_helpers import day, hold_body, key, make_listing
+from tests.integration.booking_helpers import day, hold_a_night, hold_body, key, make_listing, pay_booking
 
 
 @pytest.fixture
@@ -31,15 +31,11 @@ def traveler(tokens):
 
 
 def hold(api, tokens, hotel, offset: int = 2) -> str:
-    held = api.post("/holds", hold_body({"listing_id": hotel, "quantity": 1, "check_in": day(offset),
-                                         "check_out": day(offset + 1)}), token=tokens["traveler"], headers=key())
-    assert held.status_code == 201, held.data
-    return held.data["booking_id"]
+    return hold_a_night(api, tokens["traveler"], hotel, offset)
 
 
 def pay(api, tokens, booking_id: str, method: str = "tok_visa", headers: dict | None = None):
-    return api.post(f"/bookings/{booking_id}/payment", {"payment_method": method}, token=tokens["traveler"],
-                    headers=headers or key())
+    return pay_booking(api, tokens["traveler"], booking_id, method, headers)
 
 
 def payments() -> dict[str, str]:
@@ -296,3 +292,12 @@ def test_the_cancellation_quote_of_a_trip_names_each_item_and_no_past_deadline(a
     assert "full refund if cancelled before" not in strict_words  # its free period is over
     assert "ended" in strict_words
     assert "full refund if cancelled before" in quote["policy"].split(titles[1])[1]
+
+
+def test_a_payment_the_provider_does_not_know_fails_the_booking_without_a_ledger_void(api, tokens, hotel):
+    booking_id = hold(api, tokens, hotel)
+    assert pay(api, tokens, booking_id).status_code == 202
+    Booking(booking_id).update(actions=[Booking.payment_id.set("pi_local_unknown")])
+
+    assert service.confirm_booking(booking_id) == "failed"
+    assert [e.kind for e in LedgerEntry.query(booking_id)] == ["authorization"]  # no void that never happened

@@ -8,7 +8,7 @@ import pytest
 from chalicelib.booking import confirmation, domain, records, service
 from chalicelib.booking.payments import reset_provider, use_provider
 from chalicelib.booking.payments.fake import FakePaymentProvider
-from tests.integration.booking_helpers import day, hold_body, key, make_listing
+from tests.integration.booking_helpers import day, hold_a_night, hold_body, key, make_listing, pay_booking
 
 
 @pytest.fixture
@@ -25,15 +25,11 @@ def fake(aws_env):
 
 
 def hold(api, tokens, hotel, offset: int = 2) -> str:
-    held = api.post("/holds", hold_body({"listing_id": hotel, "quantity": 1, "check_in": day(offset),
-                                         "check_out": day(offset + 1)}), token=tokens["traveler"], headers=key())
-    assert held.status_code == 201, held.data
-    return held.data["booking_id"]
+    return hold_a_night(api, tokens["traveler"], hotel, offset)
 
 
 def pay(api, tokens, booking_id: str, method: str = "tok_visa", headers: dict | None = None):
-    return api.post(f"/bookings/{booking_id}/payment", {"payment_method": method}, token=tokens["traveler"],
-                    headers=headers or key())
+    return pay_booking(api, tokens["traveler"], booking_id, method, headers)
 
 
 def stored(booking_id: str) -> domain.Booking:
