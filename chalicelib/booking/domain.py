@@ -145,7 +145,7 @@ def void_key(booking_id: str, payment_id: str) -> str:
 
 # -- the aggregate --------------------------------------------------------------------------------
 
-def _article(word: str) -> str:
+def article(word: str) -> str:
     return "an" if word[:1].upper() in "AEIOU" else "a"
 
 
@@ -153,7 +153,7 @@ class IllegalTransition(InvalidState):
     """A transition the state machine does not allow from the booking's status (409)."""
 
     def __init__(self, status: str, action: str) -> None:
-        super().__init__(f"{_article(status).capitalize()} {status} booking cannot {action}.", {"status": status})
+        super().__init__(f"{article(status).capitalize()} {status} booking cannot {action}.", {"status": status})
         self.booking_status, self.action = status, action
 
 
@@ -227,8 +227,9 @@ class Transition:
     attempts: int | None = None
 
 
-def _stamp(now: float) -> str:
-    """Milliseconds: bookings are listed newest first by this, so a second is too coarse."""
+def stamp(now: float) -> str:
+    """An instant as bookings and timelines store it. Milliseconds: bookings are listed newest
+    first by this, so a second is too coarse."""
     return datetime.fromtimestamp(now, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
@@ -308,17 +309,19 @@ class Booking:
 
     # -- transitions --------------------------------------------------------------------------
 
-    def _require(self, allowed: tuple[str, ...], action: str) -> None:
-        if self.status not in allowed:
+    def _require(self, target: str, action: str, *, source: str | None = None) -> None:
+        """The lifecycle (TRANSITIONS) is the one rule of which status may follow which;
+        `source`: the transition leaves only that status (CANCELLED follows HELD too)."""
+        if (source is not None and self.status != source) or not can_move(self.status, target):
             raise IllegalTransition(self.status, action)
 
     def start_payment(self, *, attempt: str, payment_id: str | None, authorized: int, provider: str | None,
                       now: float, by: str = "traveler") -> Transition:
         """HELD -> CONFIRMING: the attempt's authorization is kept; the worker captures it."""
-        self._require((HELD,), "be paid")
+        self._require(CONFIRMING, "be paid")
         if is_expired(self.expires_at, int(now)):
             raise IllegalTransition(EXPIRED, "be paid")
-        at = _stamp(now)
+        at = stamp(now)
         return Transition(
             "start_payment", HELD, CONFIRMING,
             (TimelineEntry(at, event="payment_authorized", by=by, amount=authorized),
@@ -331,8 +334,8 @@ class Booking:
 
     def confirm(self, *, captured: int, capture_id: str | None, now: float, by: str) -> Transition:
         """CONFIRMING -> CONFIRMED: the capture is in; held units become sold."""
-        self._require((CONFIRMING,), "be confirmed")
-        at = _stamp(now)
+        self._require(CONFIRMED, "be confirmed")
+        at = stamp(now)
         return Transition(
             "confirm", CONFIRMING, CONFIRMED,
             (TimelineEntry(at, event="payment_captured", by=by, amount=captured),
@@ -343,8 +346,8 @@ class Booking:
     def fail(self, *, reason: str, voided: bool, now: float, by: str) -> Transition:
         """CONFIRMING -> FAILED: nothing can be captured; the held units go back on sale.
         `voided`: the authorization is released (by us, or it was already gone)."""
-        self._require((CONFIRMING,), "fail")
-        at = _stamp(now)
+        self._require(FAILED, "fail")
+        at = stamp(now)
         ledger = (LedgerMove("void", self.authorized_amount, self.payment_id, reason),) if voided else ()
         return Transition(
             "fail", CONFIRMING, FAILED,
@@ -354,10 +357,10 @@ class Booking:
 
     def expire(self, *, now: float, by: str) -> Transition:
         """HELD -> EXPIRED once `expires_at` has passed: the held units go back on sale."""
-        self._require((HELD,), "expire")
+        self._require(EXPIRED, "expire")
         if not is_expired(self.expires_at, int(now)):
             raise IllegalTransition(HELD, "expire before its expiry time")
-        return Transition("expire", HELD, EXPIRED, (TimelineEntry(_stamp(now), status=EXPIRED, by=by),),
+        return Transition("expire", HELD, EXPIRED, (TimelineEntry(stamp(now), status=EXPIRED, by=by),),
                           fields={"payment_lock": None}, units=RELEASE_HELD, hold_ended=True,
                           expired_at=int(now), attempts=len(self.attempt_ids),
                           **_cleanup_after(self.unkept_attempts, now))
@@ -367,8 +370,8 @@ class Booking:
         refund its policy gives now (the cancellation worker refunds and releases)."""
         if self.status == HELD and is_expired(self.expires_at, int(now)):
             raise IllegalTransition(EXPIRED, "be cancelled")
-        self._require((HELD, CONFIRMED), "be cancelled")
-        at = _stamp(now)
+        self._require(CANCELLED if self.status == HELD else CANCELLING, "be cancelled")
+        at = stamp(now)
         if self.status == HELD:
             return Transition("cancel", HELD, CANCELLED, (TimelineEntry(at, status=CANCELLED, by=by, note=reason),),
                               fields={"payment_lock": None}, units=RELEASE_HELD, hold_ended=True,
@@ -384,8 +387,8 @@ class Booking:
 
     def finish_cancellation(self, *, refunded: int, refund_id: str | None, now: float, by: str) -> Transition:
         """CANCELLING -> CANCELLED: the refund is done; the sold units go back on sale."""
-        self._require((CANCELLING,), "finish cancelling")
-        at = _stamp(now)
+        self._require(CANCELLED, "finish cancelling", source=CANCELLING)
+        at = stamp(now)
         entries = (TimelineEntry(at, event="refunded", by=by, amount=refunded),) if refunded else ()
         return Transition(
             "finish_cancellation", CANCELLING, CANCELLED, entries + (TimelineEntry(at, status=CANCELLED, by=by),),

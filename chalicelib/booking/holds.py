@@ -33,7 +33,7 @@ from .schemas import HoldItemIn, HoldRequest
 from .transactions import CHECK, PUT, UPDATE, LabelledTransaction
 from .domain import Booking as DomainBooking
 from .records import to_domain
-from .views import booking_view, iso_precise
+from .views import booking_view
 
 MAX_ATTEMPTS = 4
 TRANSACTION_MAX_ITEMS = 100  # DynamoDB's limit for one TransactWriteItems (DESIGN pitfall 14)
@@ -183,7 +183,7 @@ def _new_booking(user: Principal, request: HoldRequest, wanted: list[WantedItem]
             check_out=w.item.check_out.isoformat() if w.item.check_out else None,
             amount=amount, policy=PolicyAttribute(free_until_hours=listing.policy.free_until_hours,
                                                   refund_percent_after=listing.policy.refund_percent_after)))
-    created = iso_precise(now)
+    created = domain.stamp(now)
     expires_at = int(now) + settings().hold_seconds
     contact = request.contact
     return Booking(

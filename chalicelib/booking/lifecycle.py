@@ -143,8 +143,3 @@ def _units(t: LabelledTransaction, booking: domain.Booking, move: str) -> None:
             t.add(UPDATE, ("day", item.listing_id, day),
                   lambda tx, item=item, day=day: write(tx, item.listing_id, day, item.quantity))
 
-
-def transaction_size(booking: domain.Booking, transition: domain.Transition, extras: int = 0) -> int:
-    """Items the transition's transaction writes (DynamoDB takes at most 100)."""
-    units = sum(len(item.dates) for item in booking.items) if transition.units else 0
-    return 1 + units + sum(1 for m in transition.ledger if m.amount) + int(transition.hold_ended) + extras

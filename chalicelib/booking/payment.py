@@ -19,14 +19,13 @@ from __future__ import annotations
 
 import time
 from datetime import datetime, timezone
-from typing import Any
 
 from pynamodb.exceptions import UpdateError
 from pynamodb.expressions.condition import size
 
 from ..core import idempotency, queues
 from ..core.auth import Principal
-from ..core.errors import (HoldExpired, IdempotencyKeyReused, InvalidState, NotFound, RateLimited,
+from ..core.errors import (HoldExpired, IdempotencyKeyReused, NotFound, RateLimited,
                            RawCardNumber, RequestInProgress, ServiceUnavailable, ValidationError)
 from ..core.http import error_body
 from ..core.observability import count, logger
@@ -67,6 +66,7 @@ def _take_lock(booking_id: str, user: Principal, attempt: str, now: float) -> do
 
 
 def _why_not_payable(booking_id: str, user: Principal, attempt: str, now: float) -> Exception:
+    """Why the booking refused this attempt (its lock, or its move to CONFIRMING)."""
     booking = records.load(booking_id)
     if booking is None or booking.traveler_id != user.user_id:
         return NotFound("No such booking.")
@@ -74,8 +74,7 @@ def _why_not_payable(booking_id: str, user: Principal, attempt: str, now: float)
     if status == domain.EXPIRED:
         return HoldExpired("The hold has expired; its units were released. Place a new hold.")
     if status != domain.HELD:
-        return InvalidState(f"{domain._article(status).capitalize()} {status} booking cannot be paid.",
-                            {"status": status})
+        return domain.IllegalTransition(status, "be paid")
     if attempt not in booking.attempt_ids and len(booking.attempt_ids) >= domain.MAX_PAYMENT_ATTEMPTS:
         count("PaymentAttemptsLimited")
         return RateLimited(f"This booking has had {domain.MAX_PAYMENT_ATTEMPTS} payment attempts, the most "
@@ -100,14 +99,14 @@ def _attempt_record(booking: domain.Booking, attempt: str, method: str, outcome:
                           payment_id=payment_id or None, decline_reason=reason, created_at=at, updated_at=at)
 
 
-def _declined(booking: domain.Booking, attempt: str, method: str, key: str, request_hash: str, reason: str,
-              payment_id: str | None, now: float) -> idempotency.Replay:
+def _declined(user: Principal, booking: domain.Booking, attempt: str, method: str, key: str, request_hash: str,
+              reason: str, now: float) -> idempotency.Replay:
     """The hold stays; the decline enters the timeline and is the answer this key replays."""
     count("PaymentsDeclined")
     body = error_body("PAYMENT_DECLINED", "The payment was declined; the hold stays until it expires, "
                       "so you can try another payment method.", {"reason": reason})
     t = LabelledTransaction()
-    entry = lifecycle.TimelineEntryAttribute(at=domain._stamp(now), event="payment_declined", by="traveler",
+    entry = lifecycle.TimelineEntryAttribute(at=domain.stamp(now), event="payment_declined", by="traveler",
                                              note=reason)
     t.add(UPDATE, ("booking",), lambda tx: tx.update(
         Booking(booking.booking_id),
@@ -115,35 +114,18 @@ def _declined(booking: domain.Booking, attempt: str, method: str, key: str, requ
                  Booking.timeline.set(Booking.timeline.append([entry]))],
         condition=(Booking.payment_lock == attempt) & (Booking.status == domain.HELD)))
     t.add(PUT, ("idempotency",), lambda tx: idempotency.save_response(tx, key, request_hash, 402, body, now))
-    record = _attempt_record(booking, attempt, method, "declined", now, payment_id=payment_id, reason=reason)
+    record = _attempt_record(booking, attempt, method, "declined", now, reason=reason)
     t.add(PUT, ("attempt",), lambda tx: tx.save(record))
     failures = t.commit()
     if not failures:
         return idempotency.Replay(402, body)
-    labels = lifecycle_labels(failures)
-    if "idempotency" in labels:
+    if "idempotency" in {f.label[0] for f in failures if f.label}:
         # A replay of an earlier decline (or the key came with another request: 422).
         _release_lock(booking.booking_id, attempt)
         previous = idempotency.replay(key, request_hash)
         if previous is not None:
             return previous
-    raise _why_not_payable_after_lock(booking, attempt, now)
-
-
-def lifecycle_labels(failures: list[Any]) -> set[str]:
-    return {f.label[0] for f in failures if f.label}
-
-
-def _why_not_payable_after_lock(booking: domain.Booking, attempt: str, now: float) -> Exception:
-    current = records.load(booking.booking_id)
-    if current is None:
-        return NotFound("No such booking.")
-    status = current.effective_status(now)
-    if status == domain.EXPIRED:
-        return HoldExpired("The hold has expired; its units were released. Place a new hold.")
-    if status == domain.HELD:
-        return RequestInProgress("Another payment for this booking is being processed; retry shortly.")
-    return InvalidState(f"{domain._article(status).capitalize()} {status} booking cannot be paid.", {"status": status})
+    raise _why_not_payable(booking.booking_id, user, attempt, now)
 
 
 def _authorize(booking: domain.Booking, attempt: str, method: str) -> Authorization:
@@ -193,10 +175,10 @@ def pay(user: Principal, booking_id: str, request: PaymentRequest, idempotency_k
     try:
         authorization = _authorize(booking, attempt, method)
     except Declined as exc:
-        return _declined(booking, attempt, method, key, request_hash, exc.reason, None, now)
+        return _declined(user, booking, attempt, method, key, request_hash, exc.reason, now)
     except AuthorizationGone:
         # This attempt's payment was voided meanwhile (e.g. by cleanup): it can never pay.
-        return _declined(booking, attempt, method, key, request_hash, "payment_cancelled", None, now)
+        return _declined(user, booking, attempt, method, key, request_hash, "payment_cancelled", now)
     except ProviderBusy:
         # The same attempt is at the provider right now (a double click): it holds our lock too.
         raise RequestInProgress("This payment is being processed; retry with the same Idempotency-Key.") from None
@@ -254,10 +236,10 @@ def _record_authorization(user: Principal, booking: domain.Booking, attempt: str
         logger.info("payment authorized", extra={"booking_id": booking.booking_id, "amount": authorization.amount})
         queues.send(queues.CONFIRMATIONS, {"type": "confirm", "booking_id": booking.booking_id})
         return result.booking
-    return _not_recorded(booking, attempt, authorization, key, request_hash, now)
+    return _not_recorded(user, booking, attempt, authorization, key, request_hash, now)
 
 
-def _not_recorded(booking: domain.Booking, attempt: str, authorization: Authorization, key: str,
+def _not_recorded(user: Principal, booking: domain.Booking, attempt: str, authorization: Authorization, key: str,
                   request_hash: str, now: float) -> idempotency.Replay:
     """The transaction did not apply. Never void what the booking kept: the same attempt may
     have won in a concurrent request (a double click) and the booking now relies on it."""
@@ -281,7 +263,7 @@ def _not_recorded(booking: domain.Booking, attempt: str, authorization: Authoriz
                                 "Idempotency-Key.")
     if authorization.payment_id and (current is None or current.payment_attempt != attempt):
         _void_quietly(booking, authorization.payment_id)  # settled without this attempt
-    raise _why_not_payable_after_lock(booking, attempt, now)
+    raise _why_not_payable(booking.booking_id, user, attempt, now)
 
 
 def _void_quietly(booking: domain.Booking, payment_id: str) -> None:

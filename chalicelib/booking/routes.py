@@ -13,6 +13,7 @@ from .schemas import (BookingOut, BookingPage, CancellationQuote, CancelRequest,
 
 bp = Blueprint(__name__)
 service = lazy_module(__package__ + ".service")
+views = lazy_module(__package__ + ".views")  # the presenter, loaded with the service it presents
 TRAVELERS = ("travelers",)
 TRAVELERS_AND_STAFF = ("travelers", "agents", "admins")
 
@@ -25,12 +26,7 @@ def _booking(result: Any, call: Call, status: int) -> Response:
     """A use case's booking shown to the caller, or the Idempotency-Key's first answer as stored."""
     if isinstance(result, Replay):
         return _respond(result.status, result.body)
-    return _respond(status, views().booking_view(result, call.user))
-
-
-def views() -> Any:
-    from . import views as module  # the presenter, loaded with the service it presents
-    return module
+    return _respond(status, views.booking_view(result, call.user))
 
 
 @endpoint(bp, "POST", "/holds", roles=TRAVELERS, body=HoldRequest, response=BookingOut, status=201,
@@ -76,9 +72,9 @@ def pay(call: Call) -> Response:
           errors=("NOT_FOUND", "INVALID_STATE"))
 def cancellation_quote(call: Call) -> dict[str, Any]:
     quote = service.cancellation_quote(call.user, call.params["booking_id"])
-    until = views().iso(quote.valid_until) if quote.valid_until is not None else None
+    until = views.iso(quote.valid_until) if quote.valid_until is not None else None
     # Dumped with its nulls: `valid_until` is always present (null when the refund never changes).
-    return CancellationQuote(refund=views().money(quote.refund, quote.currency), policy=quote.policy,
+    return CancellationQuote(refund=views.money(quote.refund, quote.currency), policy=quote.policy,
                              valid_until=until).model_dump(mode="json")
 
 

@@ -16,11 +16,6 @@ def iso(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def iso_precise(epoch: float) -> str:
-    """Milliseconds: bookings are listed newest first by this, so a second is too coarse."""
-    return datetime.fromtimestamp(epoch, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-
-
 def money(amount: int | float | None, currency: str) -> dict[str, Any]:
     return {"amount": int(amount or 0), "currency": currency}
 

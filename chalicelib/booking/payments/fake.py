@@ -24,7 +24,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, TypeVar
 
-from .local import TEST_TOKENS, capture_failed, check_amount, check_currency, declined
+from .local import TEST_TOKENS, check_amount, check_capturable, check_currency, declined
 from .port import (AUTHORIZED, CAPTURED, CREATED, VOIDED, AmountExceeded, Authorization,
                    AuthorizationGone, Capture, IdempotencyKeyReused, InvalidPaymentMethod,
                    InvalidPaymentState, PaymentError, PaymentState, ProviderUnavailable, Refund,
@@ -208,14 +208,8 @@ class FakePaymentProvider:
             payment = self._payment(payment_id)
             if payment.status == CAPTURED:
                 return Capture(payment_id, payment.captured_amount, payment.capture_id or "")
-            if payment.status == VOIDED:
-                raise AuthorizationGone(f"Payment {payment_id} was voided; nothing can be captured.")
-            if payment.status != AUTHORIZED:
-                raise InvalidPaymentState(f"A {payment.status} payment cannot be captured.")
-            if payment.capture_fails:
-                raise capture_failed()
-            if amount > payment.amount:
-                raise AmountExceeded(f"Cannot capture {amount}: {payment.amount} was authorized.")
+            check_capturable(payment_id, payment.status, capture_fails=payment.capture_fails, amount=amount,
+                             authorized=payment.amount)
             payment.status, payment.captured_amount = CAPTURED, amount
             payment.capture_id = self._new_id("ch_fake")
             capture = Capture(payment_id, amount, payment.capture_id)

@@ -82,6 +82,18 @@ def capture_failed() -> CaptureFailed:
     return CaptureFailed(CAPTURE_FAILURE_REASON, "The card issuer refused the capture.")
 
 
+def check_capturable(payment_id: str, status: str, *, capture_fails: bool, amount: int, authorized: int) -> None:
+    """Raises why a payment that is not captured yet refuses a capture of `amount`."""
+    if status == VOIDED:
+        raise AuthorizationGone(f"Payment {payment_id} was voided; nothing can be captured.")
+    if status != AUTHORIZED:
+        raise InvalidPaymentState(f"A {status} payment cannot be captured.")
+    if capture_fails:
+        raise capture_failed()
+    if amount > authorized:
+        raise AmountExceeded(f"Cannot capture {amount}: {authorized} was authorized.")
+
+
 class _Cancelled(Exception):
     """The transaction's conditions failed; the caller reads the items to learn which."""
 
@@ -193,14 +205,8 @@ class LocalProvider:
             if payment.status == CAPTURED:
                 # Captured before, under another key (or an answer that was lost): that capture.
                 raise _AlreadyDone(Capture(payment_id, int(payment.captured_amount), payment.capture_id))
-            if payment.status == VOIDED:
-                raise AuthorizationGone(f"Payment {payment_id} was voided; nothing can be captured.")
-            if payment.status != AUTHORIZED:
-                raise InvalidPaymentState(f"A {payment.status} payment cannot be captured.")
-            if payment.capture_fails:
-                raise capture_failed()
-            if amount > payment.amount:
-                raise AmountExceeded(f"Cannot capture {amount}: {payment.amount} was authorized.")
+            check_capturable(payment_id, payment.status, capture_fails=bool(payment.capture_fails),
+                             amount=amount, authorized=int(payment.amount))
 
         result = self._run(request, write, explain, replay=_replay_capture)
         if result is _COMMITTED:
