@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast bench synth package clean venv
+.PHONY: run test test-fast bench chaos synth package clean venv fuzz
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,8 +23,17 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(PY) -m pytest tests/unit tests/integration tests/infra
 
+# Schemathesis against a fresh local stack as every role, all phases, longer than in `make test`
+# (MAX_EXAMPLES, SEED and ROLES override); exits non-zero on any failure.
+fuzz: $(STAMP)
+	$(PY) -m tools.fuzz $(if $(MAX_EXAMPLES),--max-examples $(MAX_EXAMPLES)) $(if $(SEED),--seed $(SEED)) $(if $(ROLES),--roles $(ROLES))
+
 bench: $(STAMP)
 	$(PY) -m tools.bench
+
+# The long fault-injection run (a short one is part of `make test`): SEED=n OPS=n to replay one.
+chaos: $(STAMP)
+	$(PY) -m tools.chaos --operations $(or $(OPS),10000) $(if $(SEED),--seed $(SEED))
 
 # The stack of a stage as one SAM template + deployment.zip in build/infra (offline; STAGE=dev).
 synth: $(STAMP)

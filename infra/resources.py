@@ -18,9 +18,10 @@ def models() -> list[type[Model]]:
     from chalicelib.booking.models import all_models as booking_models
     from chalicelib.booking.payments.models import LocalPayment, StripeEvent
     from chalicelib.core.models import IdempotencyRecord
+    from chalicelib.core.rate_limits import AttemptCounter
     from chalicelib.inventory.models import all_models as inventory_models
 
-    return [IdempotencyRecord, LocalPayment, StripeEvent, *inventory_models(), *booking_models()]
+    return [IdempotencyRecord, AttemptCounter, LocalPayment, StripeEvent, *inventory_models(), *booking_models()]
 
 
 QUEUES = ALL_QUEUES

@@ -163,24 +163,29 @@ class ItineraRequestHandler(ChaliceRequestHandler):
         sys.stderr.write("api: " + (format % args) + "\n")
 
 
+def make_server(host: str, port: int, stage: str) -> LocalDevServer:
+    """Chalice's local server for the app of `stage`, answering with our request handler."""
+    project_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    factory = CLIFactory(project_dir, environ=os.environ)
+    # Same loading, route validation and per-thread request objects as `chalice local`
+    # (chalice.cli.create_local_server); only the handler class differs.
+    config = factory.create_config_obj(chalice_stage_name=stage)
+    app_obj = config.chalice_app
+    validate_routes(app_obj.routes)
+    CustomLocalChalice.__bases__ = (LocalChalice, app_obj.__class__)
+    app_obj.__class__ = CustomLocalChalice
+    return LocalDevServer(app_obj, config, host, port, handler_cls=ItineraRequestHandler,
+                          server_cls=ItineraHTTPServer)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--stage", default="local")
     args = parser.parse_args(argv)
-    project_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    factory = CLIFactory(project_dir, environ=os.environ)
-    # Same loading, route validation and per-thread request objects as `chalice local`
-    # (chalice.cli.create_local_server); only the handler class differs.
-    config = factory.create_config_obj(chalice_stage_name=args.stage)
-    app_obj = config.chalice_app
-    validate_routes(app_obj.routes)
-    CustomLocalChalice.__bases__ = (LocalChalice, app_obj.__class__)
-    app_obj.__class__ = CustomLocalChalice
     try:
-        server = LocalDevServer(app_obj, config, args.host, args.port, handler_cls=ItineraRequestHandler,
-                                server_cls=ItineraHTTPServer)
+        server = make_server(args.host, args.port, args.stage)
     except OSError as exc:
         sys.exit(f"api: cannot listen on {args.host}:{args.port}: {exc.strerror}")
     server.serve_forever()

@@ -291,13 +291,18 @@ class EventRunner:
         messages = response.get("Messages", [])
         if not messages:
             return 0
-        event = {"Records": [self._sqs_record(source, message) for message in messages]}
-        result = self._invoke(source.name, source.handler, source.function_name, event)
+        records = [self._sqs_record(source, message) for message in messages]
+        result = self._invoke(source.name, source.handler, source.function_name, {"Records": records})
         failed = self._failed_ids(source, messages, result)
         done = [m for m in messages if m["MessageId"] not in failed]
         if done:
             self._delete(source, done)
+        self._handled(source, [r for r in records if r["messageId"] not in failed])
         return len(messages)
+
+    def _handled(self, source: _SqsSource, records: list[dict[str, Any]]) -> None:
+        """Called with the records of a batch that were processed and deleted (a hook for the
+        fault-injection runner, which delivers them again later)."""
 
     def _sqs_record(self, source: _SqsSource, message: Mapping[str, Any]) -> dict[str, Any]:
         record = {

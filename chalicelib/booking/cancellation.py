@@ -5,11 +5,10 @@ The refund follows each item's cancellation policy as it was when the booking wa
 """
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 
-from ..core import queues
+from ..core import clock, queues
 from ..core.auth import Principal
 from ..core.errors import NotFound, RequestInProgress
 from ..core.observability import count, logger
@@ -57,7 +56,7 @@ def _policy_words(item: domain.BookedItem, now: float) -> str:
 
 
 def cancellation_quote(viewer: Principal, booking_id: str, now: float | None = None) -> CancellationQuote:
-    now = time.time() if now is None else now
+    now = clock.now() if now is None else now
     booking = load_for(viewer, booking_id)
     status = booking.effective_status(now)
     if status == domain.HELD:
@@ -76,7 +75,7 @@ def cancellation_quote(viewer: Principal, booking_id: str, now: float | None = N
 
 def cancel(viewer: Principal, booking_id: str, reason: str | None, now: float | None = None) -> domain.Booking:
     """POST /bookings/{id}/cancel: a hold CANCELLED at once; a paid booking CANCELLING."""
-    now = time.time() if now is None else now
+    now = clock.now() if now is None else now
     booking = load_for(viewer, booking_id)
     by = "agent" if viewer.has_any(STAFF) and booking.traveler_id != viewer.user_id else "traveler"
     for _ in range(3):
@@ -99,7 +98,7 @@ def cancel(viewer: Principal, booking_id: str, reason: str | None, now: float | 
 
 def process_cancellation(booking_id: str, now: float | None = None, *, by: str = WORKER) -> str:
     """The cancellation worker: refund per the quote, release the sold units, CANCELLED."""
-    now = time.time() if now is None else now
+    now = clock.now() if now is None else now
     booking = records.load(booking_id)
     if booking is None or booking.status != domain.CANCELLING:
         return "skipped"

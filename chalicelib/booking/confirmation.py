@@ -13,8 +13,8 @@ Every provider outcome has its handler:
 """
 from __future__ import annotations
 
-import time
 
+from ..core import clock
 from ..core.observability import count, logger
 from . import domain, lifecycle, records
 from .notifications import enqueue_email
@@ -29,7 +29,7 @@ CONFIRMED, FAILED, SKIPPED = "confirmed", "failed", "skipped"
 
 def confirm_booking(booking_id: str, now: float | None = None, *, by: str = WORKER) -> str:
     """Returns what happened: confirmed, failed, or skipped (nothing to do)."""
-    now = time.time() if now is None else now
+    now = clock.now() if now is None else now
     booking = records.load(booking_id)
     if booking is None:
         logger.warning("confirmation for unknown booking", extra={"booking_id": booking_id})

@@ -12,11 +12,10 @@ from the provider's real state (API.md: never more than 5 minutes), and counts i
 """
 from __future__ import annotations
 
-import time
 
 from pynamodb.exceptions import UpdateError
 
-from ..core import queues
+from ..core import clock, queues
 from ..core.observability import count, logger
 from . import domain, lifecycle, records
 from .cancellation import process_cancellation
@@ -64,7 +63,7 @@ def _redrive(booking: domain.Booking, now: float) -> None:
 
 
 def release_expired_holds(now: float | None = None) -> dict[str, int]:
-    now = time.time() if now is None else now
+    now = clock.now() if now is None else now
     counts = {"expired": 0, "redriven": 0, "settled": 0, "cleaned": 0}
     for record in Booking.by_pending.query(domain.HELD, Booking.pending_until <= int(now)):
         try:

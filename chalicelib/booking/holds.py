@@ -2,7 +2,8 @@
 
 One TransactWriteItems, all or nothing: the `held` increment of every (listing, date), a
 check that each listing's `version` is still the quoted one, the booking, its reference, its
-vendor links, the traveler's active-hold counter and the idempotency record of the request.
+vendor links, the traveler's active-hold counter, the traveler's per-minute attempt counter
+(core.rate_limits) and the idempotency record of the request.
 With the quote cache warm that is the only round trip. The items are counted before sending
 (`hold_transaction_size`): DynamoDB takes at most 100, and a trip needing more is a 400.
 
@@ -19,10 +20,11 @@ from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Any, Mapping, Sequence
 
-from ..core import idempotency
+from ..core import clock, idempotency, rate_limits
 from ..core.auth import Principal
 from ..core.config import settings
-from ..core.errors import (PromoInvalid, RateLimited, RequestInProgress, SoldOut, ValidationError)
+from ..core.errors import (PromoInvalid, RateLimited, RequestInProgress, ServiceUnavailable, SoldOut,
+                           ValidationError)
 from ..core.observability import count, logger
 from ..inventory import reservations
 from ..inventory.domain import MAX_STAY_NIGHTS, earliest_today, nights
@@ -107,7 +109,8 @@ def hold_transaction_size(dates_by_listing: Mapping[str, Sequence[str]],
                                vendors=len({vendor_of[listing_id] for listing_id in dates_by_listing}))
 
 
-def _check_size(dates_by_listing: dict[str, list[str]], quotes: dict[str, reservations.Quote]) -> None:
+def _check_size(dates_by_listing: dict[str, list[str]],
+                quotes: dict[str, reservations.Quote]) -> HoldTransactionSize:
     """400 naming `items` for a trip whose transaction would exceed DynamoDB's 100 items."""
     vendor_of: dict[str, str] = {}
     for listing_id in dates_by_listing:
@@ -120,6 +123,7 @@ def _check_size(dates_by_listing: dict[str, list[str]], quotes: dict[str, reserv
             f"a booking is written as one transaction of at most {TRANSACTION_MAX_ITEMS} items; this "
             f"trip needs {size.items} ({size.dates} dates, {size.listings} listings, {size.vendors} "
             f"vendors and {HOLD_OWN_ITEMS} for the booking itself): split the trip")})
+    return size
 
 
 def _dates_by_listing(wanted: list[WantedItem]) -> dict[str, list[str]]:
@@ -196,9 +200,16 @@ def _new_booking(user: Principal, request: HoldRequest, wanted: list[WantedItem]
 
 
 def _transaction(booking: Booking, wanted: list[WantedItem], quotes: dict[str, reservations.Quote],
-                 key: str, request_hash: str, response: dict[str, Any], now: float) -> LabelledTransaction:
-    """The hold's one transaction; `hold_transaction_size` counts these items (keep them in step)."""
+                 key: str, request_hash: str, response: dict[str, Any], now: float,
+                 attempt: rate_limits.Attempt | None = None) -> LabelledTransaction:
+    """The hold's one transaction; `hold_transaction_size` counts these items (keep them in step).
+
+    `attempt`: the traveler's per-minute attempt counter rides along as one more item (see
+    `_place_hold`); it is not in `hold_transaction_size`, which sizes the trip itself.
+    """
     t = LabelledTransaction()
+    if attempt is not None:
+        t.add(UPDATE, ("attempts",), attempt.add_to)
     for listing_id in {w.listing_id for w in wanted}:
         snapshot = quotes[listing_id].listing
         t.add(CHECK, ("listing", listing_id), lambda tx, s=snapshot: reservations.check_listing_unchanged(tx, s))
@@ -230,47 +241,76 @@ def place_hold(user: Principal, request: HoldRequest, idempotency_key: str,
     a stored first answer for the same key and body is returned instead (422
     IDEMPOTENCY_KEY_REUSED for another body): a replay is answered even after its date passed.
     """
-    now = time.time() if now is None else now
+    now = clock.now() if now is None else now
     key = idempotency.record_key("holds", user.user_id, idempotency_key)
     # The body only: nothing that changes with time, so a replay days later still matches.
     request_hash = domain.fingerprint("POST /holds", request.model_dump(mode="json"))
+    # Every attempt counts against the traveler's per-minute limit, refused ones too (400,
+    # SOLD_OUT, the active-holds 429), but not a replay nor a duplicate still in progress
+    # (409 REQUEST_IN_PROGRESS): they are no new work. A placed hold is counted inside its own
+    # transaction; a refused one on its own below, and over the limit it is a 429 instead.
+    attempt = rate_limits.hold_attempt(user.user_id, now)
     try:
-        return _place_hold(user, request, key, request_hash, now)
+        return _place_hold(user, request, key, request_hash, now, attempt)
+    except rate_limits.AttemptsExceeded:
+        raise
     except (ValidationError, SoldOut, PromoInvalid):
         previous = idempotency.replay(key, request_hash)
         if previous is None:
+            attempt.count()
             raise
+        attempt.give_back()  # counted before a transaction too large to carry the counter
         logger.info("hold replayed after its request was refused", extra={"status": previous.status})
         return previous
+    except RateLimited:
+        attempt.count()  # the active-holds limit refused it: still an attempt
+        raise
 
 
 def _place_hold(user: Principal, request: HoldRequest, key: str, request_hash: str,
-                now: float) -> "DomainBooking | idempotency.Replay":
+                now: float, attempt: rate_limits.Attempt) -> "DomainBooking | idempotency.Replay":
     wanted = _wanted(request, earliest_today(datetime.fromtimestamp(now, tz=timezone.utc)))
     if request.promo_code is not None:
         raise PromoInvalid("This promotion code is not valid.", {"field": "promo_code"})
     dates_by_listing = _dates_by_listing(wanted)
-    for attempt in range(MAX_ATTEMPTS):
+    for round_ in range(MAX_ATTEMPTS):
         quotes = reservations.quote(dates_by_listing)
         currency = _check_quotes(wanted, quotes)
-        _check_size(dates_by_listing, quotes)
+        size = _check_size(dates_by_listing, quotes)
+        # The attempt counter is one more item of the transaction, so a placed hold stays one
+        # round trip. A trip already at DynamoDB's 100 items has no room for it: that (rare)
+        # hold counts its attempt first, on its own, rather than shrinking the largest trip.
+        in_transaction = size.items < TRANSACTION_MAX_ITEMS
+        if not in_transaction:
+            try:
+                attempt.count()
+            except rate_limits.AttemptsExceeded:
+                previous = idempotency.replay(key, request_hash)  # a replay is answered over the limit
+                if previous is None:
+                    raise
+                return previous
         booking = _new_booking(user, request, wanted, quotes, currency, now)
         held = to_domain(booking)
         response = booking_view(held, user, now)
-        failures = _transaction(booking, wanted, quotes, key, request_hash, response, now).commit()
+        failures = _transaction(booking, wanted, quotes, key, request_hash, response, now,
+                                attempt if in_transaction else None).commit()
         if not failures:
+            attempt.counted = True
             count("HoldsPlaced")
             logger.info("hold placed", extra={"booking_id": booking.booking_id, "amount": booking.amount})
             return held
         labels = {f.label[0] if f.label else None for f in failures}
         if "idempotency" in labels:
+            attempt.give_back()  # only ever counted before a transaction too large to carry it
             previous = idempotency.replay(key, request_hash)
             if previous is not None:
                 return previous
             raise RequestInProgress("A request with this Idempotency-Key is still running.")
         if any(f.code == "TransactionConflict" for f in failures):
-            time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))  # another writer on the same item
+            time.sleep(random.uniform(0.01, 0.05) * (round_ + 1))  # another writer on the same item
             continue
+        if "attempts" in labels:
+            raise attempt.exceeded()
         if "active-holds" in labels:
             count("HoldsRateLimited")
             raise RateLimited(f"You already have {settings().max_active_holds} active holds; pay for or "
@@ -295,4 +335,7 @@ def _place_hold(user: Principal, request: HoldRequest, key: str, request_hash: s
             reservations.forget({w.listing_id for w in wanted})
             continue
         raise RuntimeError(f"hold transaction failed: {failures}")
-    raise RequestInProgress("Availability is changing quickly; retry with the same Idempotency-Key.")
+    # Conflicting writers every round: nothing was written, so "busy, retry" (not 409, which says
+    # this key's first request is still running).
+    raise ServiceUnavailable("Availability is changing quickly; retry with the same Idempotency-Key.",
+                             headers={"Retry-After": "1"})

@@ -29,6 +29,7 @@ _CONFLICT_RETRIES = 3
 
 class TransactionConflict(Exception):
     """DynamoDB kept cancelling the transaction because of concurrent writes; retry later."""
+    transient = True  # answered 503 with Retry-After (core.http)
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,9 @@
 """Paying for a hold: authorize now, capture later (the confirmation worker).
 
-A payment attempt is (booking, Idempotency-Key). Two DynamoDB round trips plus the provider:
+A payment attempt is (booking, Idempotency-Key). Three DynamoDB round trips plus the provider:
 
+0. one conditional UpdateItem counts the attempt against the traveler's per-minute limit
+   (core.rate_limits), so an attempt over it never reaches the provider;
 1. one conditional UpdateItem takes the booking's payment lock for the attempt and adds the
    attempt's id to the booking's `attempt_ids` (HELD, not expired, the caller's, at most 10
    attempts) and returns the booking;
@@ -17,13 +19,13 @@ only what can never be kept: an attempt that lost to another one on a settled bo
 """
 from __future__ import annotations
 
-import time
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from pynamodb.exceptions import UpdateError
 from pynamodb.expressions.condition import size
 
-from ..core import idempotency, queues
+from ..core import clock, idempotency, queues, rate_limits
 from ..core.auth import Principal
 from ..core.errors import (HoldExpired, IdempotencyKeyReused, NotFound, RateLimited,
                            RawCardNumber, RequestInProgress, ServiceUnavailable, ValidationError)
@@ -42,6 +44,12 @@ from .views import booking_view
 
 LOCK_SECONDS = 60
 ROUTE = "POST /bookings/{id}/payment"
+
+
+@dataclass(frozen=True)
+class _OwnAnswer(idempotency.Replay):
+    """This request's own answer, shaped like a stored one (a fresh decline), as opposed to an
+    earlier request's answer replayed: only a replay gives its counted attempt back."""
 
 
 def _take_lock(booking_id: str, user: Principal, attempt: str, now: float) -> domain.Booking | None:
@@ -118,7 +126,7 @@ def _declined(user: Principal, booking: domain.Booking, attempt: str, method: st
     t.add(PUT, ("attempt",), lambda tx: tx.save(record))
     failures = t.commit()
     if not failures:
-        return idempotency.Replay(402, body)
+        return _OwnAnswer(402, body)
     if "idempotency" in {f.label[0] for f in failures if f.label}:
         # A replay of an earlier decline (or the key came with another request: 422).
         _release_lock(booking.booking_id, attempt)
@@ -150,7 +158,7 @@ def _authorize(booking: domain.Booking, attempt: str, method: str) -> Authorizat
 def pay(user: Principal, booking_id: str, request: PaymentRequest, idempotency_key: str,
         now: float | None = None) -> domain.Booking | idempotency.Replay:
     """POST /bookings/{id}/payment: the booking CONFIRMING, or the key's first answer again."""
-    now = time.time() if now is None else now
+    now = clock.now() if now is None else now
     method = request.payment_method
     if looks_like_card_number(method):
         # Refused before anything is stored or logged: card data never enters Itinera.
@@ -165,6 +173,32 @@ def pay(user: Principal, booking_id: str, request: PaymentRequest, idempotency_k
     request_hash = domain.fingerprint(ROUTE, booking_id, method)
     attempt = domain.attempt_id(idempotency_key)
 
+    # The traveler's per-minute limit (core.rate_limits), counted before anything else is
+    # written and before the provider is called: what it stops is card testing, so an attempt
+    # over the limit must never reach the provider. That is one UpdateItem more than the two
+    # round trips of a payment. Declines count; a replay or a duplicate still in progress (409
+    # REQUEST_IN_PROGRESS) gives its unit back, and over the limit a replay is still answered.
+    counter = rate_limits.payment_attempt(user.user_id, now)
+    try:
+        counter.count()
+    except rate_limits.AttemptsExceeded:
+        previous = idempotency.replay(key, request_hash)
+        if previous is not None:
+            return previous
+        raise
+    try:
+        result = _attempt_payment(user, booking_id, method, key, request_hash, attempt, now)
+    except RequestInProgress:
+        counter.give_back()
+        raise
+    if isinstance(result, idempotency.Replay) and not isinstance(result, _OwnAnswer):
+        counter.give_back()
+    return result
+
+
+def _attempt_payment(user: Principal, booking_id: str, method: str, key: str, request_hash: str,
+                     attempt: str, now: float) -> domain.Booking | idempotency.Replay:
+    """`pay` once the attempt is counted: lock, provider, record."""
     booking = _take_lock(booking_id, user, attempt, now)
     if booking is None:
         previous = idempotency.replay(key, request_hash)
@@ -208,7 +242,7 @@ def _record_authorization(user: Principal, booking: domain.Booking, attempt: str
     """Round trip 2: HELD -> CONFIRMING with the attempt kept, or say why not."""
     # The hold must still be alive when we write, not only when the request began: the traveler
     # may already read it EXPIRED (and have booked again) while the provider was answering.
-    now = max(now, time.time())
+    now = max(now, clock.now())
     try:
         transition = booking.start_payment(attempt=attempt, payment_id=authorization.payment_id,
                                            authorized=authorization.amount, provider=payment_provider().name,

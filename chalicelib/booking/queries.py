@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import functools
-import time
 from typing import Any
 
-from ..core import pagination
+from ..core import clock, pagination
 from ..core.auth import Principal
+from ..core.errors import Forbidden
 from . import domain
 from .cancellation import load_for
 from .models import Booking, VendorBooking
@@ -27,7 +27,7 @@ def list_my_bookings(viewer: Principal, *, status: str | None, limit: int, curso
                               filter_condition=condition)
     bookings, next_cursor = pagination.query_page(query, limit=limit, cursor=cursor,
                                                   scope=f"me-bookings:{viewer.user_id}:{status or ''}")
-    now = time.time()
+    now = clock.now()
     return {"bookings": [booking_view(to_domain(b), viewer, now) for b in bookings], "next_cursor": next_cursor}
 
 
@@ -37,7 +37,11 @@ def list_vendor_bookings(viewer: Principal, *, start: str | None, end: str | Non
     with only this vendor's items. One link per (vendor, booking) is queried by key range and
     the bookings are fetched 25 at a time; one booking more than the page tells whether there
     is a next page."""
-    vendor_id = viewer.vendor_id or ""
+    if not viewer.vendor_id:
+        # Like every vendor route: a `vendors` account not linked to a vendor owns no bookings
+        # (an empty partition key was a DynamoDB ValidationException: a 500).
+        raise Forbidden("This account is not linked to a vendor.")
+    vendor_id = viewer.vendor_id
     scope = f"vendor-bookings:{vendor_id}:{start}:{end}:{status or ''}"
     after = pagination.decode(cursor, scope=scope).get("after") if cursor else None
     if after is not None and not isinstance(after, str):

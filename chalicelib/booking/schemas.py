@@ -8,7 +8,7 @@ from pydantic import Field, StrictInt, model_validator
 from ..core.errors import FieldError
 from ..core.pagination import Cursor, Limit, Page
 from ..core.schemas import Email, Input, Money, Output, Query
-from ..inventory.schemas import Policy  # the listing's policy, as copied into the booking
+from ..inventory.schemas import IsoDate, Policy  # Policy: the listing's, as copied into the booking
 from .domain import STATUSES
 
 _ID = r"^[A-Za-z0-9_-]{1,80}$"
@@ -122,8 +122,9 @@ class MyBookingsQuery(Query):
 
 
 class VendorBookingsQuery(Query):
-    from_: dt.date | None = Field(default=None, alias="from")
-    to: dt.date | None = None
+    # IsoDate: only YYYY-MM-DD, as documented (plain dt.date also took `to=0` as 1970-01-01).
+    from_: IsoDate | None = Field(default=None, alias="from")
+    to: IsoDate | None = None
     status: str | None = Field(default=None, pattern="^(" + "|".join(STATUSES) + ")$")
     limit: Limit = 20
     cursor: Cursor | None = None

@@ -1,10 +1,10 @@
 """A stored booking as the API shows it (the shape of GET /bookings/{id})."""
 from __future__ import annotations
 
-import time
 from datetime import datetime, timezone
 from typing import Any
 
+from ..core import clock
 from ..core.auth import Principal
 from . import domain
 from .domain import Booking
@@ -49,7 +49,7 @@ def vendor_view(booking: Booking, vendor_id: str, now: float | None = None) -> d
     items = _items(booking, vendor_id)
     view: dict[str, Any] = {
         "booking_id": booking.booking_id, "reference": booking.reference,
-        "status": booking.effective_status(time.time() if now is None else now),
+        "status": booking.effective_status(clock.now() if now is None else now),
         "items": items, "amount": money(sum(i["amount"]["amount"] for i in items), booking.currency),
         "created_at": booking.created_at}
     if booking.status in _CONTACT_VISIBLE_TO_VENDORS:
@@ -59,7 +59,7 @@ def vendor_view(booking: Booking, vendor_id: str, now: float | None = None) -> d
 
 
 def booking_view(booking: Booking, viewer: Principal | None = None, now: float | None = None) -> dict[str, Any]:
-    now = time.time() if now is None else now
+    now = clock.now() if now is None else now
     status = booking.effective_status(now)  # a lapsed hold reads EXPIRED before the sweeper runs
     currency = booking.currency
     items = _items(booking)

@@ -23,7 +23,8 @@ from pydantic import BaseModel
 from pydantic import ValidationError as PydanticValidationError
 
 from .auth import Principal, authenticate, require_role
-from .errors import ValidationError, from_pydantic
+from .errors import (PayloadTooLarge, ServiceUnavailable, UnsupportedMediaType, ValidationError,
+                     from_pydantic, is_transient)
 
 PUBLIC = None  # roles=PUBLIC: no token needed
 SIGNED_IN: tuple[str, ...] = ()  # any valid token
@@ -69,6 +70,27 @@ class Call:
 
 
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e][\x20-\x7e]{0,254}$")
+
+MAX_BODY_BYTES = 64 * 1024  # API.md: a body over 64 KB is 413 PAYLOAD_TOO_LARGE
+# application/json or any application/<something>+json (RFC 6839), parameters such as charset aside.
+_JSON_MEDIA_TYPE = re.compile(r"^application/(?:[a-z0-9!#$&^_.-]+\+)?json$")
+
+
+def check_body(raw: bytes | str | None, content_type: str | None) -> None:
+    """413 for a body over 64 KB, 415 for a body whose Content-Type is not JSON. No body, no check.
+
+    Only routes that take a body check it (the OpenAPI document declares 413 and 415 on those).
+    """
+    if raw in (None, b"", ""):
+        return
+    size = len(raw.encode("utf-8") if isinstance(raw, str) else raw)
+    if size > MAX_BODY_BYTES:
+        raise PayloadTooLarge(f"The request body is {size} bytes; at most {MAX_BODY_BYTES} are accepted.",
+                              {"max_bytes": MAX_BODY_BYTES, "bytes": size})
+    media_type = (content_type or "").split(";", 1)[0].strip().lower()
+    if not _JSON_MEDIA_TYPE.match(media_type):
+        raise UnsupportedMediaType("The request body must be JSON (Content-Type: application/json).",
+                                   {"content_type": (content_type or "")[:100], "accepted": ["application/json"]})
 
 
 def parse_json_body(raw: bytes | str | None, model: type[BaseModel]) -> BaseModel:
@@ -124,8 +146,15 @@ def endpoint(target: Blueprint | Chalice, method: str, path: str, *, summary: st
             if query is not None:
                 call.query = parse_query(request.query_params, query)
             if body is not None:
+                check_body(request.raw_body, headers.get("content-type"))
                 call.body = parse_json_body(request.raw_body, body)
-            result = view(call)
+            try:
+                result = view(call)
+            except Exception as exc:
+                if is_transient(exc):  # DynamoDB busy: nothing was written, the client may retry
+                    raise ServiceUnavailable("We are busy right now; retry in a moment.",
+                                             headers={"Retry-After": "1"}) from exc
+                raise
             if isinstance(result, Response):
                 return result
             if isinstance(result, BaseModel):

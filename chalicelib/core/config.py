@@ -45,6 +45,9 @@ class Settings:
     max_units_per_item: int
     cursor_secret: str
     payment_provider: str
+    # Abuse limits (core.rate_limits): attempts per traveler per fixed one-minute window.
+    hold_attempts_per_minute: int
+    payment_attempts_per_minute: int
 
     @property
     def issuer(self) -> str:
@@ -105,4 +108,11 @@ def settings() -> Settings:
         max_units_per_item=_int("ITINERA_MAX_UNITS_PER_ITEM", 10),
         cursor_secret=cursor_secret,
         payment_provider=os.environ.get("ITINERA_PAYMENT_PROVIDER", "local"),
+        # Generous on purpose: a person places a few holds and tries a card or two a minute; 20
+        # leaves room for retries after SOLD_OUT or a form error. Payments get 15, above the
+        # per-booking cap of 10 attempts (domain.MAX_PAYMENT_ATTEMPTS), so a traveler retrying
+        # one booking meets that cap (and its clearer message) first; what 15 stops is card
+        # testing across many holds, and it is checked before the provider is called.
+        hold_attempts_per_minute=_int("ITINERA_HOLD_ATTEMPTS_PER_MINUTE", 20),
+        payment_attempts_per_minute=_int("ITINERA_PAYMENT_ATTEMPTS_PER_MINUTE", 15),
     )

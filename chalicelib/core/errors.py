@@ -51,6 +51,7 @@ CapacityBelowCommitted = _error(409, "CAPACITY_BELOW_COMMITTED")
 RefundExceedsCaptured = _error(409, "REFUND_EXCEEDS_CAPTURED")
 RequestInProgress = _error(409, "REQUEST_IN_PROGRESS")
 AlreadyReviewed = _error(409, "ALREADY_REVIEWED")
+PayloadTooLarge = _error(413, "PAYLOAD_TOO_LARGE")
 UnsupportedMediaType = _error(415, "UNSUPPORTED_MEDIA_TYPE")
 IdempotencyKeyReused = _error(422, "IDEMPOTENCY_KEY_REUSED")
 PromoInvalid = _error(422, "PROMO_INVALID")
@@ -58,11 +59,37 @@ RateLimited = _error(429, "RATE_LIMITED")
 ServiceUnavailable = _error(503, "SERVICE_UNAVAILABLE")
 InternalError = _error(500, "INTERNAL_ERROR")
 
+# DynamoDB's answers that mean "busy, try again" once botocore's own retries are spent. The
+# request changed nothing (every write is conditional and all-or-nothing), so the client may
+# safely retry: the API answers 503 with Retry-After (core.api), not a 500 that reads like a bug.
+_TRANSIENT = {"ThrottlingException", "ProvisionedThroughputExceededException", "RequestLimitExceeded",
+              "TransactionConflictException", "TransactionInProgressException", "TransactionConflict"}
+
+
+def is_transient(exc: BaseException | None) -> bool:
+    """True when `exc`, or what caused it, is DynamoDB being busy (PynamoDB wraps botocore's
+    errors; a cancelled transaction is busy when a reason is TransactionConflict)."""
+    seen = 0
+    while exc is not None and seen < 5:
+        if isinstance(exc, ApiError):
+            return False  # already the answer the service chose, whatever it was handling
+        code = getattr(exc, "cause_response_code", None) or \
+            (getattr(exc, "response", None) or {}).get("Error", {}).get("Code")
+        if code in _TRANSIENT or getattr(exc, "transient", False):
+            return True
+        if code == "TransactionCanceledException" and any(
+                getattr(r, "code", None) == "TransactionConflict" for r in getattr(exc, "cancellation_reasons", None) or ()):
+            return True
+        exc = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
+        seen += 1
+    return False
+
+
 # Every code a client can see, with its status: the OpenAPI document lists them.
 ALL_ERRORS: tuple[type[ApiError], ...] = (
     ValidationError, RawCardNumber, Unauthenticated, PaymentDeclined, Forbidden, NotFound,
     MethodNotAllowed, SoldOut, InvalidState, HoldExpired, CapacityBelowCommitted,
-    RefundExceedsCaptured, RequestInProgress, AlreadyReviewed, UnsupportedMediaType,
+    RefundExceedsCaptured, RequestInProgress, AlreadyReviewed, PayloadTooLarge, UnsupportedMediaType,
     IdempotencyKeyReused, PromoInvalid, RateLimited, ServiceUnavailable, InternalError,
 )
 

@@ -9,7 +9,7 @@ that guarantee, and on a Chalice view it hashes the whole event; DESIGN pitfall 
 from __future__ import annotations
 
 import json
-import time
+from . import clock
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -44,7 +44,7 @@ def record_key(scope: str, caller: str, key: str) -> str:
 def save_response(tx: TransactWrite, key: str, request_hash: str, status: int, body: Any,
                   now: float | None = None) -> None:
     """Add the record to `tx`; the transaction fails if the key was used before."""
-    now = time.time() if now is None else now
+    now = clock.now() if now is None else now
     record = IdempotencyRecord(key, request_hash=request_hash, status=COMPLETED, response_status=status,
                                response_body=json.dumps(body, separators=(",", ":")), created_at=int(now),
                                expires_at=datetime.fromtimestamp(now + RETENTION_SECONDS, tz=timezone.utc))

@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from .api import OPERATIONS, Operation
+from .api import _IDEMPOTENCY_KEY, OPERATIONS, Operation
 from .config import VERSION
 from .errors import ALL_ERRORS
 
@@ -49,7 +49,8 @@ def _operation(op: Operation, schemas: dict[str, Any]) -> dict[str, Any]:
               for p in _PARAM.findall(op.path)]
     if op.idempotent:
         params.append({"name": "Idempotency-Key", "in": "header", "required": True,
-                       "schema": {"type": "string", "minLength": 1, "maxLength": 255}})
+                       "schema": {"type": "string", "minLength": 1, "maxLength": 255,
+                                  "pattern": _IDEMPOTENCY_KEY.pattern}})  # printable ASCII, as checked
     if op.query is not None:
         params.extend(_query_parameters(op.query, schemas))
     if params:
@@ -64,6 +65,10 @@ def _operation(op: Operation, schemas: dict[str, Any]) -> dict[str, Any]:
     codes = set(op.errors)
     if op.body is not None or op.query is not None or op.idempotent:
         codes.add("VALIDATION_ERROR")
+    if op.body is not None:
+        codes.update(("PAYLOAD_TOO_LARGE", "UNSUPPORTED_MEDIA_TYPE"))  # core.api.check_body
+    # DynamoDB busy once botocore's retries are spent (core.api): any operation may meet it.
+    codes.add("SERVICE_UNAVAILABLE")
     if op.roles is not None:
         codes.add("UNAUTHENTICATED")
     if op.roles:
@@ -86,6 +91,34 @@ def _operation_id(op: Operation) -> str:
     return op.method.lower() + "_" + "_".join(w for w in words if w)
 
 
+# OpenAPI links: a booking is born as a hold and moves on by its id (API.md "Holds and bookings"),
+# so clients and stateful fuzzers (Schemathesis) can follow hold -> payment -> cancel.
+_BOOKING_ID = {"booking_id": "$response.body#/booking_id"}
+_BOOKING_LINKS: dict[tuple[str, str, str], dict[str, dict[str, Any]]] = {
+    ("POST", "/holds", "201"): {
+        "PayForBooking": {"operationId": "post_bookings_booking_id_payment", "parameters": _BOOKING_ID,
+                          "requestBody": {"payment_method": "tok_visa"}},  # a local test token that succeeds
+        "GetBooking": {"operationId": "get_bookings_booking_id", "parameters": _BOOKING_ID},
+        "QuoteCancellation": {"operationId": "get_bookings_booking_id_cancellation_quote",
+                              "parameters": _BOOKING_ID},
+        "CancelBooking": {"operationId": "post_bookings_booking_id_cancel", "parameters": _BOOKING_ID},
+    },
+    ("POST", "/bookings/{booking_id}/payment", "202"): {
+        "GetBooking": {"operationId": "get_bookings_booking_id", "parameters": _BOOKING_ID},
+        "QuoteCancellation": {"operationId": "get_bookings_booking_id_cancellation_quote",
+                              "parameters": _BOOKING_ID},
+        "CancelBooking": {"operationId": "post_bookings_booking_id_cancel", "parameters": _BOOKING_ID},
+    },
+}
+
+
+def _add_booking_links(paths: dict[str, dict[str, Any]]) -> None:
+    for (method, path, status), links in _BOOKING_LINKS.items():
+        responses = paths.get(path, {}).get(method.lower(), {}).get("responses", {})
+        if status in responses:  # copy: success statuses of one operation share a response object
+            responses[status] = {**responses[status], "links": links}
+
+
 def build_document() -> dict[str, Any]:
     models = {m for op in OPERATIONS for m in (op.body, op.response) if m is not None}
     _, defs = models_json_schema([(m, "serialization" if m is not None else "validation")
@@ -96,6 +129,7 @@ def build_document() -> dict[str, Any]:
     for op in OPERATIONS:
         paths.setdefault(op.path, {})[op.method.lower()] = _operation(op, schemas)
     schemas["Error"] = _error_schema()
+    _add_booking_links(paths)
     return {
         "openapi": "3.1.0",
         "info": {"title": "Itinera API", "version": VERSION,

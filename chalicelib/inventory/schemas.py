@@ -144,7 +144,9 @@ class NewListing(Input):
         except PydanticValidationError as exc:
             fields = from_pydantic(exc).details["fields"]
         if isinstance(data, dict) and data.get("kind") in domain.KINDS:
-            place = {k: _upper(data.get(k)) or None for k in ("city", "origin", "destination")}
+            # A place that is not a string already has its field error; the rules see it as absent.
+            place = {k: (_upper(data[k]) or None) if isinstance(data.get(k), str) else None
+                     for k in ("city", "origin", "destination")}
             for name, message in domain.location_errors(data["kind"], **place).items():
                 fields.setdefault(name, message)
         if fields:

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,6 +47,15 @@ class Stack:
 
     def auth(self, email: str, password: str = DEMO_PASSWORD) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.login(email, password)}"}
+
+    def new_traveler(self, label: str = "traveler") -> dict[str, str]:
+        """A freshly signed-up traveler's auth header: its own active holds and attempt limits,
+        untouched by other tests of the session."""
+        email, password = f"{label}-{uuid.uuid4().hex[:10]}@example.com", "Fresh-Pass-123"
+        created = self.http.post(self.url("/auth/signup"), json={"email": email, "password": password,
+                                                                 "name": label.title()}, timeout=10)
+        assert created.status_code == 201, created.text
+        return self.auth(email, password)
 
     def aws_client(self, service: str):
         import boto3

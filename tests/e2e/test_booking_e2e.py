@@ -98,21 +98,10 @@ def test_search_hold_trip_pay_confirm_email_cancel_refund(stack):
     assert available["available"] == 6
 
 
-def _signup_travelers(stack, n):
-    tokens = []
-    for i in range(n):
-        email = f"racer-{uuid.uuid4().hex[:8]}@example.com"
-        created = stack.http.post(stack.url("/auth/signup"), json={"email": email, "password": "Racer-pass-1",
-                                                                   "name": f"Racer {i}"}, timeout=TIMEOUT)
-        assert created.status_code == 201, created.text
-        tokens.append(stack.auth(email, "Racer-pass-1"))
-    return tokens
-
-
 def test_fifty_threads_race_for_the_last_twenty_units(stack):
     vendor = stack.auth("vendor2@example.com")
     event = create_listing(stack, vendor, kind="event", capacity=20, price=5000, city="BCN")
-    travelers = _signup_travelers(stack, 10)
+    travelers = [stack.new_traveler("racer") for _ in range(10)]
     outcomes: list[tuple[int, str, dict]] = []
     lock = threading.Lock()
     start = threading.Barrier(50)

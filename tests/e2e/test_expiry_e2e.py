@@ -13,7 +13,8 @@ from tests.e2e.test_booking_e2e import TIMEOUT, create_listing, day, mailbox, wa
 
 @pytest.fixture(scope="module")
 def short_holds():
-    stack = start_stack({"ITINERA_HOLD_SECONDS": "3"}, args=("--no-seed",))
+    # The sweeper's minute scaled to 6 s: the test waits for one sweep, not for a minute.
+    stack = start_stack({"ITINERA_HOLD_SECONDS": "3", "ITINERA_SCHEDULE_SCALE": "0.1"}, args=("--no-seed",))
     yield stack
     stop_stack(stack)
 

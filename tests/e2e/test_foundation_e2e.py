@@ -66,7 +66,8 @@ def test_unknown_route_and_wrong_method_are_json(stack):
     wrong = requests.delete(stack.url("/health"), timeout=10)
     assert wrong.status_code == 405
     assert wrong.json()["error"]["code"] == "METHOD_NOT_ALLOWED"
-    bad_json = requests.post(stack.url("/auth/login"), data="{nope", timeout=10)
+    bad_json = requests.post(stack.url("/auth/login"), data="{nope", timeout=10,
+                             headers={"Content-Type": "application/json"})  # without it: 415
     assert bad_json.status_code == 400 and bad_json.json()["error"]["code"] == "VALIDATION_ERROR"
 
 

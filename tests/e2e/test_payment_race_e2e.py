@@ -163,18 +163,9 @@ def _payments_by_booking(client, table: str, booking_ids: set[str]) -> dict[str,
     return found
 
 
-def _new_traveler(stack) -> dict[str, str]:
-    """A traveler of its own: the demo travelers' active holds belong to other tests."""
-    email, password = f"race-{uuid.uuid4().hex[:10]}@example.com", "Race-Pass-123"
-    signed_up = stack.http.post(stack.url("/auth/signup"), json={"email": email, "password": password,
-                                                                  "name": "Race Traveler"}, timeout=TIMEOUT)
-    assert signed_up.status_code == 201, signed_up.text
-    return stack.auth(email, password)
-
-
 def test_double_click_pay_twenty_bookings_all_confirmed_none_voided(stack):
     vendor = stack.auth("vendor@example.com")
-    travelers = [_new_traveler(stack) for _ in range(2)]
+    travelers = [stack.new_traveler("race") for _ in range(2)]
     listing = create_listing(stack, vendor, kind="event", capacity=BOOKINGS * 2, price=4500, city="LIS")
 
     # Hold, then race the payment, one booking at a time, alternating two fresh travelers: a

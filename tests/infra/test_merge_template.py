@@ -229,3 +229,13 @@ def test_each_stage_generates_its_cursor_secret_and_every_function_gets_it():
     assert secret["Properties"]["GenerateSecretString"]["PasswordLength"] >= 32
     assert template.FUNCTION_ENVIRONMENT["ITINERA_CURSOR_SECRET"] == {
         "Fn::Sub": "{{resolve:secretsmanager:${%s}}}" % template.CURSOR_SECRET}
+
+
+def test_the_attempt_counters_of_the_abuse_limits_are_a_table_whose_windows_expire():
+    from chalicelib.core.rate_limits import AttemptCounter
+
+    assert AttemptCounter in resources.models()  # so bootstrap creates it and the policy covers it
+    props = template.merge_template("prod")["Resources"][template.table_id(AttemptCounter)]["Properties"]
+    assert props["TableName"] == "itinera-prod-rate-limits"
+    assert props["KeySchema"] == [{"AttributeName": "key", "KeyType": "HASH"}]
+    assert props["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
 from pynamodb.exceptions import PutError
 
+from ...core import clock
 from ...core.observability import logger
 from .models import StripeEvent
 
@@ -77,7 +77,7 @@ def verify(payload: bytes | str, signature: str | None, secret: str,
 
 def record(event: dict[str, Any], *, now: float | None = None) -> Receipt:
     """Store the event once; a redelivery (same id) is reported as a duplicate and changes nothing."""
-    now = time.time() if now is None else now
+    now = clock.now() if now is None else now
     data = event.get("data")
     subject = data.get("object") if isinstance(data, dict) else None
     item = StripeEvent(

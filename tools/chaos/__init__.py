@@ -1,0 +1,7 @@
+"""The fault-injection run (`make chaos`; a short fixed-seed run in `make test`).
+
+    python -m tools.chaos --seed 7 --operations 10000
+
+See harness.py for how it runs, faults.py and runner.py for what it injects, actors.py for what
+the simulated users do and invariants.py for what must hold at the end.
+"""

@@ -1,0 +1,274 @@
+"""Simulated travelers, vendors and agents: what each does, at random, over HTTP.
+
+Each operation is one thing a user does (hold a trip, pay, pay twice at once, retry a payment
+whose answer was lost, reuse a key on another booking, cancel, read, change capacity or price).
+A request whose answer is lost (the connection dropped, or 5xx) is retried with the same
+Idempotency-Key, as a well-behaved client does; everything is tallied by its final status.
+"""
+from __future__ import annotations
+
+import random
+import threading
+import time
+import uuid
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any, Callable
+
+import requests
+
+TIMEOUT = 30
+LOST_ANSWER_RETRIES = 4
+RAW_CARD = "4242 4242 4242 4242"  # must be refused before it reaches anything (400 RAW_CARD_NUMBER)
+
+# Payment methods, weighted: good cards, declines, a capture that fails, a raw card number.
+TOKENS = (["tok_visa"] * 5 + ["tok_mastercard"] * 3 + ["tok_amex"] + ["tok_chargeDeclined"] * 2
+          + ["tok_chargeDeclinedInsufficientFunds"] + ["tok_captureFails"] * 2 + [RAW_CARD])
+
+
+@dataclass
+class Account:
+    email: str
+    token: str
+    vendor_id: str | None = None
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+@dataclass(frozen=True)
+class ListingRef:
+    listing_id: str
+    kind: str
+    vendor: int  # index into World.vendors
+
+
+@dataclass
+class World:
+    """What the simulated users know, shared by every actor thread."""
+    api: str
+    travelers: list[Account]
+    vendors: list[Account]
+    agents: list[Account]
+    listings: list[ListingRef]
+    dates: list[str]
+    bookings: dict[str, int] = field(default_factory=dict)  # booking id -> traveler index
+    statuses: dict[str, str] = field(default_factory=dict)  # booking id -> status last answered
+    payments: list[tuple[int, str, str, dict[str, Any]]] = field(default_factory=list)  # (traveler, booking, key, body)
+    tally: Counter = field(default_factory=Counter)  # (operation, final status) -> count
+    lost_answers: Counter = field(default_factory=Counter)  # operation -> retries after a lost answer
+    server_errors: list[str] = field(default_factory=list)  # unexpected 5xx, with the request
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def record(self, operation: str, status: int | str) -> None:
+        with self.lock:
+            self.tally[(operation, status)] += 1
+
+    def own_bookings(self, traveler: int, rng: random.Random | None = None, *statuses: str) -> list[str]:
+        """The traveler's bookings; mostly (4 in 5) those last seen in `statuses`, as a user acts
+        on what the app shows, sometimes any (a stale screen)."""
+        with self.lock:
+            mine = [b for b, t in self.bookings.items() if t == traveler]
+            if statuses and rng is not None and rng.random() < 0.8:
+                mine = [b for b in mine if self.statuses.get(b) in statuses] or mine
+            return mine
+
+
+class Client:
+    """One user's HTTP client: retries lost answers with the same request, as apps do."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+        self.http = requests.Session()
+
+    def send(self, operation: str, method: str, path: str, account: Account | None = None,
+             body: Any = None, key: str | None = None) -> tuple[int | str, dict[str, Any]]:
+        headers = dict(account.auth) if account else {}
+        if key is not None:
+            headers["Idempotency-Key"] = key
+        status: int | str = "no answer"
+        data: dict[str, Any] = {}
+        for attempt in range(LOST_ANSWER_RETRIES + 1):
+            if attempt:
+                with self.world.lock:
+                    self.world.lost_answers[operation] += 1
+                time.sleep(0.05 * attempt)  # Retry-After is 1 s; a short run cannot wait that long
+            try:
+                response = self.http.request(method, self.world.api + path, json=body, headers=headers,
+                                             timeout=TIMEOUT)
+            except requests.RequestException:
+                self.http = requests.Session()  # the connection died with the request
+                status = "no answer"
+                continue
+            status = response.status_code
+            try:
+                data = response.json()
+            except ValueError:
+                data = {"raw": response.text[:200]}
+            if status == 409 and data.get("error", {}).get("code") == "REQUEST_IN_PROGRESS":
+                continue  # our own earlier attempt is still running: ask again
+            if status < 500:
+                break
+            if status != 503:  # 503 is a throttled dependency, answered as such; 500 is a bug
+                with self.world.lock:
+                    self.world.server_errors.append(f"{method} {path} -> {status} {str(data)[:300]}")
+        self.world.record(operation, status)
+        if isinstance(data, dict) and "booking_id" in data and "status" in data:
+            with self.world.lock:
+                self.world.statuses[data["booking_id"]] = data["status"]
+        return status, data
+
+
+# --- what users do --------------------------------------------------------------------------
+
+def _item(rng: random.Random, world: World, listing: ListingRef) -> dict[str, Any]:
+    quantity = rng.choice([1, 1, 1, 2, 2, 3])
+    start = rng.randrange(len(world.dates))
+    if listing.kind == "hotel":
+        nights = rng.choice([1, 1, 2, 3])
+        first = date.fromisoformat(world.dates[min(start, len(world.dates) - 2)])
+        last = min(first + timedelta(days=nights), date.fromisoformat(world.dates[-1]))
+        return {"listing_id": listing.listing_id, "quantity": quantity,
+                "check_in": first.isoformat(), "check_out": last.isoformat()}
+    return {"listing_id": listing.listing_id, "quantity": quantity, "date": world.dates[start]}
+
+
+def hold(client: Client, rng: random.Random) -> None:
+    world = client.world
+    traveler = rng.randrange(len(world.travelers))
+    account = world.travelers[traveler]
+    size = 1 if rng.random() < 0.7 else rng.choice([2, 3])
+    listings = rng.sample(world.listings, size)
+    body = {"items": [_item(rng, world, listing) for listing in listings],
+            "contact": {"email": account.email, "name": f"Chaos traveler {traveler}"}}
+    key = uuid.uuid4().hex
+    operation = "hold" if size == 1 else "hold trip"
+    if rng.random() < 0.1:
+        answers = _at_once(lambda: Client(world).send(operation + " (twice at once)", "POST", "/holds",
+                                                      account, body, key), 2)
+    else:
+        answers = [client.send(operation, "POST", "/holds", account, body, key)]
+    for status, data in answers:
+        if status == 201 and "booking_id" in data:
+            with world.lock:
+                world.bookings[data["booking_id"]] = traveler
+
+
+def pay(client: Client, rng: random.Random) -> None:
+    world = client.world
+    traveler = rng.randrange(len(world.travelers))
+    mine = world.own_bookings(traveler, rng, "HELD")
+    if not mine:
+        return hold(client, rng)
+    account = world.travelers[traveler]
+    booking = rng.choice(mine)
+    body = {"payment_method": rng.choice(TOKENS)}
+    key = uuid.uuid4().hex
+    roll = rng.random()
+    if roll < 0.08:
+        # A key this traveler used on another booking.
+        with world.lock:
+            used = [k for t, b, k, _ in world.payments if t == traveler and b != booking]
+        if used:
+            key = rng.choice(used)
+            client.send("pay (key of another booking)", "POST", f"/bookings/{booking}/payment", account, body, key)
+            return
+    with world.lock:
+        world.payments.append((traveler, booking, key, body))
+    if roll < 0.2:
+        _at_once(lambda: Client(world).send("pay (twice at once)", "POST", f"/bookings/{booking}/payment",
+                                            account, body, key), 2)
+    else:
+        client.send("pay", "POST", f"/bookings/{booking}/payment", account, body, key)
+
+
+def retry_payment(client: Client, rng: random.Random) -> None:
+    """The same payment request again, later: the app never saw the first answer."""
+    world = client.world
+    with world.lock:
+        if not world.payments:
+            return None
+        traveler, booking, key, body = rng.choice(world.payments)
+    client.send("pay (retry of an earlier request)", "POST", f"/bookings/{booking}/payment",
+                world.travelers[traveler], body, key)
+
+
+def cancel(client: Client, rng: random.Random) -> None:
+    world = client.world
+    if rng.random() < 0.2 and world.agents:
+        with world.lock:
+            if not world.bookings:
+                return None
+            booking = rng.choice(list(world.bookings))
+        client.send("cancel (agent)", "POST", f"/bookings/{booking}/cancel", rng.choice(world.agents), {})
+        return None
+    traveler = rng.randrange(len(world.travelers))
+    mine = world.own_bookings(traveler, rng, "HELD", "CONFIRMED")
+    if mine:
+        booking = rng.choice(mine)
+        if rng.random() < 0.1:
+            _at_once(lambda: Client(world).send("cancel (twice at once)", "POST", f"/bookings/{booking}/cancel",
+                                                world.travelers[traveler], {}), 2)
+        else:
+            client.send("cancel", "POST", f"/bookings/{booking}/cancel", world.travelers[traveler], {})
+
+
+def read(client: Client, rng: random.Random) -> None:
+    world = client.world
+    traveler = rng.randrange(len(world.travelers))
+    mine = world.own_bookings(traveler)
+    if mine:
+        client.send("read booking", "GET", f"/bookings/{rng.choice(mine)}", world.travelers[traveler])
+
+
+def change_capacity(client: Client, rng: random.Random) -> None:
+    world = client.world
+    listing = rng.choice(world.listings)
+    first = rng.randrange(len(world.dates))
+    last = rng.randrange(first, len(world.dates))
+    body = {"from": world.dates[first], "to": world.dates[last], "capacity": rng.randint(0, 8),
+            "price": rng.randint(20, 400) * 100}
+    client.send("vendor capacity", "PUT", f"/vendor/listings/{listing.listing_id}/availability",
+                world.vendors[listing.vendor], body)
+
+
+def change_price(client: Client, rng: random.Random) -> None:
+    """A new price for one date, capacity as the vendor last read it (read, then write)."""
+    world = client.world
+    listing = rng.choice(world.listings)
+    day = rng.choice(world.dates)
+    status, data = client.send("vendor reads availability", "GET",
+                               f"/listings/{listing.listing_id}/availability?from={day}&to={day}")
+    if status != 200 or not data.get("days"):
+        return
+    body = {"days": [{"date": day, "capacity": data["days"][0]["capacity"], "price": rng.randint(20, 400) * 100}]}
+    client.send("vendor price", "PUT", f"/vendor/listings/{listing.listing_id}/availability",
+                world.vendors[listing.vendor], body)
+
+
+OPERATIONS: list[tuple[Callable[[Client, random.Random], None], int]] = [
+    (hold, 30), (pay, 28), (retry_payment, 6), (cancel, 12), (read, 10),
+    (change_capacity, 5), (change_price, 4),
+]
+
+
+def _at_once(request: Callable[[], tuple[int | str, dict[str, Any]]], times: int) -> list[tuple[int | str, dict]]:
+    barrier = threading.Barrier(times)
+
+    def go() -> tuple[int | str, dict[str, Any]]:
+        barrier.wait()
+        return request()
+    with ThreadPoolExecutor(times) as pool:
+        return list(pool.map(lambda _: go(), range(times)))
+
+
+def act(world: World, rng: random.Random, budget: Callable[[], bool]) -> None:
+    """One simulated user session: operations at random until the run's budget is spent."""
+    client = Client(world)
+    functions = [f for f, _ in OPERATIONS]
+    weights = [w for _, w in OPERATIONS]
+    while budget():
+        rng.choices(functions, weights)[0](client, rng)

@@ -1,0 +1,406 @@
+"""The fault-injection run: the local stack under simulated users and injected faults, then
+the invariants (DESIGN.md "Testing").
+
+One process holds the API (Chalice's local server, on a port), the workers and the sweeper (the
+local event runner, two of them, so workers run concurrently), the service clock and the fault
+switches; the embedded AWS runs beside it in server mode, so every DynamoDB, SQS and SES call
+crosses a real connection. Keeping the service in this process is what lets the run move the
+service's clock and inject faults inside it; the users only ever speak HTTP.
+
+Seeded: the same seed makes the same choices (users, operations, faults), although thread
+timing makes no two runs interleave alike. The report names the seed to run it again.
+"""
+from __future__ import annotations
+
+import io
+import logging
+import os
+import random
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+RUN_DIR = ROOT / ".itinera" / "chaos"
+# Failed messages come back after the visibility timeout; 30 s (the deployed value) would make
+# a run mostly waiting. The redrive policy (5 receives, then the DLQ) is the deployed one.
+VISIBILITY_TIMEOUT_SECONDS = 2
+PASSWORD = "Chaos-pass-1"
+
+
+@dataclass
+class Options:
+    seed: int
+    operations: int
+    travelers: int = 16
+    actors: int = 6
+    listings: int = 8
+    dates: int = 4
+
+    @property
+    def clock_jumps(self) -> int:
+        """Times the service clock jumps past every live hold: about one per 500 operations."""
+        return max(2, self.operations // 500)
+
+
+@dataclass
+class Report:
+    options: Options
+    operations: int = 0
+    tally: Counter = field(default_factory=Counter)
+    lost_answers: Counter = field(default_factory=Counter)
+    faults: Counter = field(default_factory=Counter)
+    checked: Counter = field(default_factory=Counter)
+    violations: list[tuple[str, str]] = field(default_factory=list)
+    dead_letters: list[str] = field(default_factory=list)
+    bookings: Counter = field(default_factory=Counter)
+    seconds: float = 0.0
+    logs: list[str] = field(default_factory=list)  # kept when the run failed
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations
+
+
+class _Log(io.TextIOBase):
+    """The service's stdout and stderr (Powertools logs, metrics, the HTTP server's lines): kept in
+    a file, which the run then searches for card numbers."""
+
+    def __init__(self, path: Path) -> None:
+        self._file = open(path, "a", buffering=1)  # noqa: SIM115 (as long as the run)
+        self._lock = threading.Lock()
+
+    def write(self, text: str) -> int:
+        with self._lock:
+            return self._file.write(text)
+
+    def flush(self) -> None:
+        self._file.flush()
+
+
+def _free_port() -> int:
+    import socket
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class ChaosRun:
+    def __init__(self, options: Options) -> None:
+        self.options = options
+        self.rng = random.Random(options.seed)
+        self.processes: list[subprocess.Popen] = []
+        self.threads: list[threading.Thread] = []
+        self.stop = threading.Event()
+        self.report = Report(options)
+        # Per process: a `make chaos` and the short run of `make test` may run at once.
+        self.log_path = RUN_DIR / f"service-{options.seed}-{os.getpid()}.log"
+
+    @staticmethod
+    def say(line: str) -> None:
+        print(line, file=sys.__stdout__, flush=True)  # sys.stdout is the service's log
+
+    # --- the stack ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        from tools.stack import stack_environment, wait_for_http
+
+        RUN_DIR.mkdir(parents=True, exist_ok=True)
+        self.log_path.write_text("")
+        aws_port, self.api_port = _free_port(), _free_port()
+        os.environ.update(stack_environment(aws_port))
+        os.environ.update({
+            # Generous per-traveler limits: the run is many users' worth of traffic on a few accounts.
+            "ITINERA_HOLD_ATTEMPTS_PER_MINUTE": "100000", "ITINERA_PAYMENT_ATTEMPTS_PER_MINUTE": "100000",
+            "POWERTOOLS_SERVICE_NAME": "itinera-chaos",
+        })
+        emulator_log = open(RUN_DIR / f"emulator-{os.getpid()}.log", "w")  # noqa: SIM115
+        self.processes.append(subprocess.Popen(
+            [sys.executable, "-m", "tools.emulator", "--port", str(aws_port)], cwd=ROOT, env=os.environ.copy(),
+            stdout=emulator_log, stderr=subprocess.STDOUT, start_new_session=True))
+        wait_for_http(f"http://127.0.0.1:{aws_port}/moto-api/", 30, self.processes[-1])
+
+        # From here on the service's output goes to the log file (and the report to the terminal).
+        log = _Log(self.log_path)
+        sys.stdout, sys.stderr = log, log  # type: ignore[assignment]
+        logging.basicConfig(stream=log, level=logging.INFO, force=True)
+        threading.excepthook = self._thread_died
+
+        import boto3
+
+        from chalicelib.core.config import settings
+        from tools.bootstrap import bootstrap
+
+        outputs = bootstrap(boto3.session.Session(), sender=settings().sender_email)
+        os.environ["ITINERA_USER_POOL_ID"] = outputs["user_pool_id"]
+        os.environ["ITINERA_USER_POOL_CLIENT_ID"] = outputs["client_id"]
+        settings.cache_clear()
+        self.sqs = boto3.session.Session().client("sqs")
+        self._shorten_visibility()
+        self._start_service()
+        wait_for_http(f"http://127.0.0.1:{self.api_port}/health", 30)
+
+    def _shorten_visibility(self) -> None:
+        for url in self.sqs.list_queues().get("QueueUrls", []):
+            if not url.endswith("-dlq"):
+                self.sqs.set_queue_attributes(QueueUrl=url, Attributes={
+                    "VisibilityTimeout": str(VISIBILITY_TIMEOUT_SECONDS)})
+
+    def _start_service(self) -> None:
+        import boto3
+
+        import app as app_module
+        from chalicelib.booking import payments
+        from chalicelib.booking.payments.local import LocalProvider
+        from tools.api_server import make_server
+
+        from .faults import ChaosProvider, FaultPlan, install_dynamodb_faults
+        from .runner import ChaosEventRunner
+
+        self.plan = FaultPlan(seed=self.options.seed)
+        self.undo_dynamodb = install_dynamodb_faults(self.plan)
+        payments.use_provider(ChaosProvider(LocalProvider(), self.plan))  # type: ignore[arg-type]
+        self.server = make_server("127.0.0.1", self.api_port, "local")
+        self._thread("api", self.server.serve_forever)
+        # Two runners: two workers can take messages about the same booking at once, as two
+        # concurrent Lambda invocations can. The sweeper's minute is scaled to 3 s.
+        self.runners = [ChaosEventRunner(app_module.app, app_module, boto3.session.Session().client("sqs"),
+                                         rate_scale=0.05, plan=self.plan, seed=self.options.seed + i)
+                        for i in range(2)]
+        for i, runner in enumerate(self.runners):
+            self._thread(f"worker-{i}", runner.run, self.stop)
+
+    def _thread(self, name: str, target: Any, *args: Any) -> None:
+        thread = threading.Thread(target=target, args=args, name=name, daemon=True)
+        thread.start()
+        self.threads.append(thread)
+
+    def _thread_died(self, args: threading.ExceptHookArgs) -> None:
+        from .faults import SimulatedCrash
+        if args.exc_type is SimulatedCrash:
+            # A request handler died mid-request: its client gets no answer, as with a dead process.
+            self.plan.count("api_crash_no_answer")
+            return
+        threading.__excepthook__(args)
+
+    def shutdown(self) -> None:
+        self.stop.set()
+        server = getattr(self, "server", None)
+        if server is not None:
+            server.shutdown()
+        for proc in self.processes:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
+
+    # --- the users ----------------------------------------------------------------------------
+
+    def _login(self, http: Any, email: str, password: str) -> str:
+        response = http.post(f"{self.api}/auth/login", json={"email": email, "password": password}, timeout=30)
+        response.raise_for_status()
+        return response.json()["id_token"]
+
+    def world(self) -> Any:
+        import requests
+
+        from tools.demo_users import DEFAULT_PASSWORD
+
+        from .actors import Account, ListingRef, World
+
+        self.api = f"http://127.0.0.1:{self.api_port}"
+        http = requests.Session()
+        travelers = []
+        for i in range(self.options.travelers):
+            email = f"chaos-{self.options.seed}-{i}-{uuid.uuid4().hex[:6]}@example.com"
+            created = http.post(f"{self.api}/auth/signup", json={"email": email, "password": PASSWORD,
+                                                                  "name": f"Chaos {i}"}, timeout=30)
+            created.raise_for_status()
+            travelers.append(Account(email, self._login(http, email, PASSWORD)))
+        vendors = [Account(e, self._login(http, e, DEFAULT_PASSWORD), v)
+                   for e, v in (("vendor@example.com", "ven_aurora"), ("vendor2@example.com", "ven_meridian"))]
+        agents = [Account("agent@example.com", self._login(http, "agent@example.com", DEFAULT_PASSWORD))]
+        first = date.today() + timedelta(days=20)
+        dates = [(first + timedelta(days=i)).isoformat() for i in range(self.options.dates)]
+        kinds = ["event", "hotel", "service", "flight"]
+        listings = []
+        for i in range(self.options.listings):
+            kind = kinds[i % len(kinds)]
+            vendor = i % len(vendors)
+            place = {"origin": "LIS", "destination": "OPO"} if kind == "flight" else {"city": "LIS"}
+            # Some policies refund in full, some in part: cancellations move varied amounts.
+            policy = {"free_until_hours": self.rng.choice([0, 24, 2000]),
+                      "refund_percent_after": self.rng.choice([0, 50, 100])}
+            created = http.post(f"{self.api}/vendor/listings", headers=vendors[vendor].auth, timeout=30, json={
+                "kind": kind, "title": f"Chaos {kind} {i}", "currency": "EUR", **place,
+                "cancellation_policy": policy})
+            created.raise_for_status()
+            listing_id = created.json()["listing_id"]
+            put = http.put(f"{self.api}/vendor/listings/{listing_id}/availability", headers=vendors[vendor].auth,
+                           timeout=30, json={"from": dates[0], "to": dates[-1], "capacity": self.rng.randint(2, 5),
+                                             "price": self.rng.randint(30, 300) * 100})
+            put.raise_for_status()
+            listings.append(ListingRef(listing_id, kind, vendor))
+        return World(self.api, travelers, vendors, agents, listings, dates)
+
+    def act(self, world: Any) -> None:
+        from chalicelib.core import clock
+        from chalicelib.core.config import settings
+
+        from .actors import act
+
+        remaining = [self.options.operations]
+        lock = threading.Lock()
+        jumps_at = {self.options.operations * (i + 1) // (self.options.clock_jumps + 1)
+                    for i in range(self.options.clock_jumps)}
+
+        def budget() -> bool:
+            with lock:
+                if remaining[0] <= 0:
+                    return False
+                remaining[0] -= 1
+                done = self.options.operations - remaining[0]
+                if done % 1000 == 0:
+                    self.say(f"  {done} operations ...")
+                if remaining[0] in jumps_at:
+                    # Every live hold lapses at once, mid-traffic; CONFIRMING bookings become
+                    # old enough for the sweeper to settle them from the provider.
+                    clock.advance(settings().hold_seconds + 1)
+                    self.plan.count("clock_jump")
+                return True
+
+        self.plan.active = True
+        actors = [threading.Thread(target=act, args=(world, random.Random(self.options.seed * 1000 + i), budget),
+                                   name=f"user-{i}") for i in range(self.options.actors)]
+        for thread in actors:
+            thread.start()
+        for thread in actors:
+            thread.join()
+        self.plan.active = False
+        self.report.operations = self.options.operations
+
+    # --- the end ------------------------------------------------------------------------------
+
+    def _queue_depth(self) -> int:
+        total = 0
+        for runner in self.runners:
+            for url in runner.queue_urls:
+                attrs = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[
+                    "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+                total += int(attrs["ApproximateNumberOfMessages"]) + int(attrs["ApproximateNumberOfMessagesNotVisible"])
+            break  # both runners poll the same queues
+        return total + sum(r.pending_echoes() for r in self.runners)
+
+    def drain(self, seconds: float = 120) -> bool:
+        for runner in self.runners:
+            runner.duplicates = False  # deliver the copies still owed, then no more
+        deadline = time.monotonic() + seconds
+        quiet = 0
+        while time.monotonic() < deadline:
+            quiet = quiet + 1 if self._queue_depth() == 0 else 0
+            if quiet >= 3:
+                return True
+            time.sleep(0.5)
+        return False
+
+    def settle(self) -> None:
+        """Drain, then let the sweeper find what the workers could not finish (dead-lettered
+        messages, crashed invocations): its clock moved past the settle age."""
+        from chalicelib.booking import domain, workers
+        from chalicelib.core import clock
+
+        self.drain()
+        for _ in range(4):
+            clock.advance(domain.SETTLE_AFTER_SECONDS + 1)
+            counts = workers.sweep()
+            self.drain()
+            if not any(counts.values()):
+                break
+
+    def check(self) -> None:
+        import boto3
+
+        from chalicelib.booking.models import ActiveHolds, Booking, LedgerEntry
+        from chalicelib.booking.payments.models import LocalPayment
+        from chalicelib.inventory.models import AvailabilityDay
+
+        from .invariants import Findings, check_bookings, check_card_numbers, check_inventory, scan
+
+        dynamodb = boto3.session.Session().resource("dynamodb")
+        tables = {name: list(scan(dynamodb.Table(name))) for name in dynamodb.meta.client.list_tables()["TableNames"]}
+        bookings = tables[Booking.Meta.table_name]
+        payments = [p for p in tables[LocalPayment.Meta.table_name] if p["pk"].startswith("payment#")]
+        findings = Findings()
+        check_inventory(findings, tables[AvailabilityDay.Meta.table_name], bookings)
+        check_bookings(findings, bookings, tables[LedgerEntry.Meta.table_name], payments,
+                       tables[ActiveHolds.Meta.table_name])
+        self._check_queues(findings)
+        sys.stdout.flush()
+        check_card_numbers(findings, tables, [self.log_path])
+        self.report.checked = findings.checked
+        self.report.violations = findings.violations
+        self.report.bookings = Counter(b["status"] for b in bookings)
+
+    def _check_queues(self, findings: Any) -> None:
+        failures: dict[str, list[str]] = {}
+        for runner in self.runners:
+            for message_id, why in runner.failures.items():
+                failures.setdefault(message_id, []).extend(why)
+        for url in self.sqs.list_queues().get("QueueUrls", []):
+            name = url.rsplit("/", 1)[-1]
+            attrs = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[
+                "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+            left = int(attrs["ApproximateNumberOfMessages"]) + int(attrs["ApproximateNumberOfMessagesNotVisible"])
+            if not name.endswith("-dlq"):
+                findings.check("every message processed or dead-lettered", left == 0, f"{name}: {left} left")
+                continue
+            for message in self._peek(url, left):
+                why = Counter(failures.get(message["MessageId"], ["no failure recorded"]))
+                self.report.dead_letters.append(
+                    f"{name}: {message['Body'][:120]} -- " + "; ".join(f"{w} x{n}" for w, n in why.items()))
+
+    def _peek(self, url: str, count: int) -> list[dict[str, Any]]:
+        seen: dict[str, dict[str, Any]] = {}
+        for _ in range(count + 5):
+            if len(seen) >= count:
+                break
+            got = self.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=30,
+                                           WaitTimeSeconds=0).get("Messages", [])
+            if not got:
+                break
+            seen.update((m["MessageId"], m) for m in got)
+        return list(seen.values())
+
+    # --- all of it ----------------------------------------------------------------------------
+
+    def run(self) -> Report:
+        started = time.monotonic()
+        try:
+            self.start()
+            world = self.world()
+            self.act(world)
+            self.settle()
+            self.check()
+            self.report.tally = world.tally
+            self.report.lost_answers = world.lost_answers
+            self.report.faults = self.plan.injected
+            for error in world.server_errors:
+                self.report.violations.append(("no unexpected 5xx", error))
+        finally:
+            self.shutdown()
+        self.report.seconds = time.monotonic() - started
+        if self.report.ok:  # checked; a failed run keeps its logs for the replay
+            self.log_path.unlink(missing_ok=True)
+            (RUN_DIR / f"emulator-{os.getpid()}.log").unlink(missing_ok=True)
+        else:
+            self.report.logs = [str(self.log_path), str(RUN_DIR / f"emulator-{os.getpid()}.log")]
+        return self.report
