@@ -15,6 +15,7 @@ from chalicelib.core.queues import CANCELLATIONS, CONFIRMATIONS, NOTIFICATIONS
 from chalicelib.identity.routes import bp as identity_routes
 from chalicelib.inventory.routes import bp as inventory_routes
 from chalicelib.ops.routes import bp as ops_routes
+from chalicelib.support.routes import bp as support_routes
 
 app = Chalice(app_name="itinera")
 
@@ -29,6 +30,7 @@ app.register_blueprint(identity_routes)
 app.register_blueprint(stripe_routes)
 app.register_blueprint(inventory_routes)
 app.register_blueprint(booking_routes)
+app.register_blueprint(support_routes)
 
 
 # Workers. Their modules load on first use: API cold starts do not pay for them.
@@ -49,7 +51,8 @@ def cancel_bookings(event):
 @app.on_sqs_message(queue=queue_name(NOTIFICATIONS), batch_size=10)
 def send_notifications(event):
     from chalicelib.booking.workers import handle_notifications
-    return handle_notifications(event.to_dict(), event.context)
+    from chalicelib.support.workers import with_case_emails  # case emails share the queue
+    return with_case_emails(handle_notifications)(event.to_dict(), event.context)
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES))

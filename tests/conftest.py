@@ -27,6 +27,26 @@ import moto  # noqa: E402  (moto must patch botocore before any client exists)
 import pytest  # noqa: E402
 
 
+def _share_botocore_models() -> None:
+    """Every test starts a fresh emulator and so fresh boto3 sessions, and each session's loader
+    parsed the service models (JSON) again: about half a second per test. One loader for the
+    process parses each model once; botocore already shares a loader's data between clients."""
+    import botocore.loaders
+    import botocore.session
+
+    loaders: dict = {}
+    create = botocore.loaders.create_loader
+
+    def shared(search_path_string=None):
+        if search_path_string not in loaders:
+            loaders[search_path_string] = create(search_path_string)
+        return loaders[search_path_string]
+    botocore.session.create_loader = shared
+
+
+_share_botocore_models()
+
+
 def _moto_public_jwks() -> str:
     source = Path(moto.__file__).parent / "cognitoidp" / "resources" / "jwks-public.json.gz"
     target = Path(tempfile.gettempdir()) / f"itinera-moto-jwks-{os.getpid()}.json"
@@ -132,3 +152,15 @@ def tokens(api) -> dict[str, str]:
              "vendor@example.com": "vendor", "vendor2@example.com": "vendor2",
              "agent@example.com": "agent", "admin@example.com": "admin"}
     return {names[u.email]: api.login(u.email) for u in DEMO_USERS}
+
+
+# The longest files first: with `--dist loadfile` a long file started last is the whole run's
+# tail (the other worker sits idle while it finishes).
+_LONGEST_FIRST = ("tests/e2e/test_fuzz_api.py", "tests/e2e/test_fault_injection.py",
+                  "tests/e2e/test_authorization_matrix.py", "tests/integration/test_support_cases.py",
+                  "tests/integration/test_booking_state_machine.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {path: i for i, path in enumerate(_LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))  # stable: the rest keep their order

@@ -14,10 +14,12 @@ from ..core.errors import NotFound, RequestInProgress
 from ..core.observability import count, logger
 from ..inventory.domain import CancellationPolicy
 from . import domain, lifecycle, records
+from .audit import audit_entry, staff_actor
 from .notifications import enqueue_email
 from .payment_cleanup import release_unkept_payments
 from .payments import provider as payment_provider
 from .payments.port import AmountExceeded, AuthorizationGone, InvalidPaymentState
+from .transactions import PUT
 from .views import STAFF, iso
 
 WORKER = "cancellation-worker"
@@ -77,9 +79,13 @@ def cancel(viewer: Principal, booking_id: str, reason: str | None, now: float | 
     """POST /bookings/{id}/cancel: a hold CANCELLED at once; a paid booking CANCELLING."""
     now = clock.now() if now is None else now
     booking = load_for(viewer, booking_id)
-    by = "agent" if viewer.has_any(STAFF) and booking.traveler_id != viewer.user_id else "traveler"
+    staff = viewer.has_any(STAFF) and booking.traveler_id != viewer.user_id
+    by = staff_actor(viewer) if staff else "traveler"
+    # Staff actions are audited in the transaction that makes them.
+    extras = ((PUT, ("audit",), lambda tx: tx.save(audit_entry(booking_id, by, "cancel", now, reason=reason))),) \
+        if staff else ()
     for _ in range(3):
-        result = lifecycle.apply(booking, booking.cancel(now=now, by=by, reason=reason))
+        result = lifecycle.apply(booking, booking.cancel(now=now, by=by, reason=reason), extras=extras)
         if isinstance(result, lifecycle.Applied):
             break
         # Moved on, or still HELD with a payment attempt that joined meanwhile: decide again.

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Iterable
 
-from ..core.errors import InvalidState
+from ..core.errors import InvalidState, RefundExceedsCaptured
 from ..inventory.domain import CancellationPolicy
 
 HELD = "HELD"
@@ -225,6 +225,7 @@ class Transition:
     # The booking still lists exactly this many attempts: leaving HELD with the attempt set as
     # read, so cleanup needs no second read to know every attempt.
     attempts: int | None = None
+    no_refund_in_flight: bool = False  # no agent refund is between its reservation and its record
 
 
 def stamp(now: float) -> str:
@@ -274,6 +275,8 @@ class Booking:
     payment_lock: str | None = None
     pending_since: int | None = None
     ledger_seq: int = 0
+    refund_room: int = 0  # captured - refunded - refunds in flight: what agents may still refund
+    refunds_in_flight: frozenset[str] = frozenset()
     timeline: tuple[TimelineEntry, ...] = ()
     notified: tuple[str, ...] = ()
 
@@ -340,7 +343,7 @@ class Booking:
             "confirm", CONFIRMING, CONFIRMED,
             (TimelineEntry(at, event="payment_captured", by=by, amount=captured),
              TimelineEntry(at, status=CONFIRMED, by=by)),
-            fields={"captured_amount": captured, "pending_since": None}, units=SELL_HELD,
+            fields={"captured_amount": captured, "refund_room": captured, "pending_since": None}, units=SELL_HELD,
             ledger=(LedgerMove("capture", captured, capture_id),), **_cleanup_after(self.unkept_attempts, now))
 
     def fail(self, *, reason: str, voided: bool, now: float, by: str) -> Transition:
@@ -379,11 +382,15 @@ class Booking:
                               **_cleanup_after(self.unkept_attempts, now))
         if has_started(self.first_date, datetime.fromtimestamp(now, tz=timezone.utc)):
             raise BookingStarted(self.first_date)
+        if self.refunds_in_flight:
+            # The quote is capped by what is left to refund: it must not count an agent's refund twice.
+            raise InvalidState("A refund of this booking is being issued; cancel again in a moment.",
+                               {"status": self.status})
         refund = self.refund_due(now)
         return Transition("cancel", CONFIRMED, CANCELLING,
                           (TimelineEntry(at, status=CANCELLING, by=by, note=reason),),
                           fields={"refund_quote": refund, "pending_since": int(now)},
-                          pending_until=int(now) + REDRIVE_SECONDS)
+                          pending_until=int(now) + REDRIVE_SECONDS, no_refund_in_flight=True)
 
     def finish_cancellation(self, *, refunded: int, refund_id: str | None, now: float, by: str) -> Transition:
         """CANCELLING -> CANCELLED: the refund is done; the sold units go back on sale."""
@@ -392,7 +399,8 @@ class Booking:
         entries = (TimelineEntry(at, event="refunded", by=by, amount=refunded),) if refunded else ()
         return Transition(
             "finish_cancellation", CANCELLING, CANCELLED, entries + (TimelineEntry(at, status=CANCELLED, by=by),),
-            fields={"refunded_amount": self.refunded_amount + refunded, "refund_quote": None, "pending_since": None},
+            fields={"refunded_amount": self.refunded_amount + refunded, "refund_quote": None, "pending_since": None,
+                    "refund_room": self.captured_amount - self.refunded_amount - refunded},
             units=RELEASE_SOLD,
             ledger=(LedgerMove("refund", refunded, refund_id, "cancellation"),) if refunded else ())
 
@@ -406,6 +414,17 @@ class Booking:
         left to refund."""
         return cancellation_refund(self.policy_items(), now=datetime.fromtimestamp(now, tz=timezone.utc),
                                    captured=self.captured_amount, refunded=self.refunded_amount)
+
+    def check_refund(self, amount: int) -> None:
+        """An agent refund of `amount` is allowed now (API.md: CONFIRMED or CANCELLED bookings,
+        at most what was captured and is not refunded or being refunded); raises why not."""
+        if self.status not in (CONFIRMED, CANCELLED):
+            raise IllegalTransition(self.status, "be refunded")
+        if amount > self.refund_room:
+            raise RefundExceedsCaptured(
+                f"Cannot refund {amount}: {self.refund_room} of the {self.captured_amount} captured is left.",
+                {"refundable": self.refund_room, "captured": self.captured_amount,
+                 "refunded": self.refunded_amount})
 
     def cancellation_refund_now(self, now: float) -> int:
         """The refund of the pending cancellation: the quote, never more than is left."""

@@ -23,6 +23,7 @@ from .confirmation import settle_from_provider
 from .models import Booking
 from .notifications import enqueue_email
 from .payment_cleanup import release_unkept_payments
+from .refunds import resume_reserved
 
 SWEEPER = "expiry-sweeper"
 _REDRIVE = {domain.CONFIRMING: (queues.CONFIRMATIONS, "confirm"),
@@ -64,7 +65,7 @@ def _redrive(booking: domain.Booking, now: float) -> None:
 
 def release_expired_holds(now: float | None = None) -> dict[str, int]:
     now = clock.now() if now is None else now
-    counts = {"expired": 0, "redriven": 0, "settled": 0, "cleaned": 0}
+    counts = {"expired": 0, "redriven": 0, "settled": 0, "cleaned": 0, "refunds_resumed": 0}
     for record in Booking.by_pending.query(domain.HELD, Booking.pending_until <= int(now)):
         try:
             counts["expired"] += expire_hold(records.to_domain(record), now)
@@ -91,6 +92,9 @@ def release_expired_holds(now: float | None = None) -> dict[str, int]:
             counts["cleaned"] += release_unkept_payments(records.to_domain(record))
         except Exception:
             logger.exception("could not clean up payments", extra={"booking_id": record.booking_id})
+    # Agent refunds whose provider answer was never recorded (the process died, the provider
+    # timed out and nobody retried): asked again under the same key, then recorded.
+    counts["refunds_resumed"] = resume_reserved(now)
     if any(counts.values()):
         logger.info("sweep", extra=counts)
     return counts

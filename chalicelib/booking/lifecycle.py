@@ -93,8 +93,12 @@ def _booking_actions(booking: domain.Booking, transition: domain.Transition, led
     return actions
 
 
-def _condition(transition: domain.Transition) -> Any:
-    condition = Booking.status == transition.from_status
+def _condition(booking: domain.Booking, transition: domain.Transition) -> Any:
+    # The ledger's sequence as read: every transition sets it, and an agent's refund may have
+    # taken the next number since (refunds do not change the status).
+    condition = (Booking.status == transition.from_status) & (Booking.ledger_seq == booking.ledger_seq)
+    if transition.no_refund_in_flight:
+        condition &= Booking.refunds_in_flight.does_not_exist()
     if transition.unexpired_at is not None:
         condition &= Booking.expires_at > transition.unexpired_at
     if transition.expired_at is not None:
@@ -122,7 +126,7 @@ def _transaction(booking: domain.Booking, transition: domain.Transition, extras:
         t.add(PUT, ("ledger", seq), lambda tx, r=record: tx.save(r, condition=LedgerEntry.seq.does_not_exist()))
     actions = _booking_actions(booking, transition, seq)
     t.add(UPDATE, ("booking",), lambda tx: tx.update(Booking(booking.booking_id), actions=actions,
-                                                     condition=_condition(transition)))
+                                                     condition=_condition(booking, transition)))
     if transition.units:
         _units(t, booking, transition.units)
     if transition.hold_ended:

@@ -126,6 +126,11 @@ class Booking(Model):
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
     ledger_seq = NumberAttribute(default=0)
+    # What agents may still refund: captured - refunded - refunds in flight. Kept as its own
+    # attribute because a condition cannot add: a refund is reserved iff `refund_room >= amount`.
+    refund_room = NumberAttribute(null=True)
+    # Refunds reserved and not yet recorded (their keys): a cancellation waits until it is empty.
+    refunds_in_flight = UnicodeSetAttribute(null=True)
     notified = ListAttribute(of=UnicodeAttribute, default=list)  # emails already sent
     timeline = ListAttribute(of=TimelineEntryAttribute, default=list)
 
@@ -201,5 +206,74 @@ class PaymentAttempt(Model):
     updated_at = UnicodeAttribute()
 
 
+class RefundPendingIndex(GlobalSecondaryIndex["RefundRecord"]):
+    """Sparse: refunds not yet final (RESERVED: the provider's answer was not recorded; PENDING:
+    the provider settles later), so the sweeper finds the ones left behind by their deadline."""
+
+    class Meta:
+        index_name = "refunds-pending"
+        projection = AllProjection()
+
+    pending = UnicodeAttribute(hash_key=True)
+    pending_until = NumberAttribute(range_key=True)
+
+
+class RefundProviderIndex(GlobalSecondaryIndex["RefundRecord"]):
+    """The provider's refund id -> our refund: its later events (Stripe's refund.updated) find it."""
+
+    class Meta:
+        index_name = "refunds-by-provider-id"
+        projection = KeysOnlyProjection()
+
+    provider_refund_id = UnicodeAttribute(hash_key=True)
+
+
+class RefundRecord(Model):
+    """One agent refund of a booking, keyed by (booking, request): RESERVED when its amount is
+    taken from the booking's refund room, then SUCCEEDED or PENDING once the provider answered
+    (the ledger entry is written then), FAILED if the provider refused or later failed it."""
+
+    class Meta:
+        table_name = table_name("refunds")
+        billing_mode = "PAY_PER_REQUEST"
+
+    booking_id = UnicodeAttribute(hash_key=True)
+    refund_key = UnicodeAttribute(range_key=True)  # derived from the agent and the Idempotency-Key
+    request_key = UnicodeAttribute()  # the request's idempotency record: whoever records it answers it
+    request_hash = UnicodeAttribute()
+    amount = NumberAttribute()
+    currency = UnicodeAttribute()
+    reason = UnicodeAttribute()
+    actor = UnicodeAttribute()  # the agent's user id
+    status = UnicodeAttribute()
+    provider_refund_id = UnicodeAttribute(null=True)
+    ledger_seq = NumberAttribute(null=True)  # its ledger entry, once recorded
+    failure = UnicodeAttribute(null=True)
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+    pending = UnicodeAttribute(null=True)  # = status while RESERVED / PENDING
+    pending_until = NumberAttribute(null=True)
+
+    by_pending = RefundPendingIndex()
+    by_provider_id = RefundProviderIndex()
+
+
+class AuditEntry(Model):
+    """Append-only: what staff did to a booking (money movements are in the ledger)."""
+
+    class Meta:
+        table_name = table_name("audit")
+        billing_mode = "PAY_PER_REQUEST"
+
+    booking_id = UnicodeAttribute(hash_key=True)
+    entry_id = UnicodeAttribute(range_key=True)  # <at>#<random>: in time order
+    at = UnicodeAttribute()
+    actor = UnicodeAttribute()  # "agent:<user id>", "admin:<user id>"
+    action = UnicodeAttribute()  # cancel | refund_requested | ...
+    amount = NumberAttribute(null=True)
+    reason = UnicodeAttribute(null=True)
+
+
 def all_models() -> list[type[Model]]:
-    return [Booking, BookingReference, VendorBooking, ActiveHolds, LedgerEntry, PaymentAttempt]
+    return [Booking, BookingReference, VendorBooking, ActiveHolds, LedgerEntry, PaymentAttempt, RefundRecord,
+            AuditEntry]

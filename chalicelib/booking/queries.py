@@ -9,7 +9,7 @@ from ..core.auth import Principal
 from ..core.errors import Forbidden
 from . import domain
 from .cancellation import load_for
-from .models import Booking, VendorBooking
+from .models import Booking, BookingReference, VendorBooking
 from .records import to_domain
 from .views import booking_view, vendor_view
 
@@ -29,6 +29,31 @@ def list_my_bookings(viewer: Principal, *, status: str | None, limit: int, curso
                                                   scope=f"me-bookings:{viewer.user_id}:{status or ''}")
     now = clock.now()
     return {"bookings": [booking_view(to_domain(b), viewer, now) for b in bookings], "next_cursor": next_cursor}
+
+
+def find_bookings(viewer: Principal, *, reference: str | None, email: str | None, limit: int,
+                  cursor: str | None) -> dict[str, Any]:
+    """The agent desk: by reference (one GetItem on the reference table, then the booking; a
+    reference is matched whatever its case) or by contact email (a page of the email index,
+    newest first, then the bookings in one batch). Never a scan."""
+    now = clock.now()
+    if reference is not None:
+        link = _get_or_none(BookingReference, reference.upper())
+        booking = _get_or_none(Booking, link.booking_id) if link else None
+        found = [booking] if booking else []
+        return {"bookings": [booking_view(to_domain(b), viewer, now) for b in found], "next_cursor": None}
+    query = functools.partial(Booking.by_contact_email.query, email, scan_index_forward=False)
+    keys, next_cursor = pagination.query_page(query, limit=limit, cursor=cursor, scope=f"agent-bookings:{email}")
+    by_id = {b.booking_id: b for b in Booking.batch_get([k.booking_id for k in keys])}
+    bookings = [by_id[k.booking_id] for k in keys if k.booking_id in by_id]  # the index's order
+    return {"bookings": [booking_view(to_domain(b), viewer, now) for b in bookings], "next_cursor": next_cursor}
+
+
+def _get_or_none(model: Any, key: str) -> Any:
+    try:
+        return model.get(key, consistent_read=True)
+    except model.DoesNotExist:
+        return None
 
 
 def list_vendor_bookings(viewer: Principal, *, start: str | None, end: str | None, status: str | None,

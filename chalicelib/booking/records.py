@@ -27,6 +27,7 @@ def to_domain(record: BookingRecord) -> domain.Booking:
         payment_lock=record.payment_lock,
         pending_since=None if record.pending_since is None else int(record.pending_since),
         ledger_seq=int(record.ledger_seq or 0),
+        refund_room=int(record.refund_room or 0), refunds_in_flight=frozenset(record.refunds_in_flight or ()),
         timeline=tuple(domain.TimelineEntry(e.at, e.status, e.event, e.by, e.note,
                                             None if e.amount is None else int(e.amount)) for e in record.timeline),
         notified=tuple(record.notified or ()))

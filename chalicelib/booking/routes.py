@@ -8,14 +8,17 @@ from chalice import Blueprint, Response
 from ..core.api import Call, endpoint
 from ..core.idempotency import Replay
 from ..core.lazy import lazy_module
-from .schemas import (BookingOut, BookingPage, CancellationQuote, CancelRequest, HoldRequest,
-                      MyBookingsQuery, PaymentRequest, VendorBookingPage, VendorBookingsQuery)
+from .schemas import (AgentBookingsQuery, AuditOut, BookingOut, BookingPage, CancellationQuote, CancelRequest,
+                      HoldRequest, MyBookingsQuery, PaymentRequest, RefundOut, RefundRequest, VendorBookingPage,
+                      VendorBookingsQuery)
 
 bp = Blueprint(__name__)
 service = lazy_module(__package__ + ".service")
 views = lazy_module(__package__ + ".views")  # the presenter, loaded with the service it presents
 TRAVELERS = ("travelers",)
 TRAVELERS_AND_STAFF = ("travelers", "agents", "admins")
+AGENTS = ("agents",)
+STAFF = ("agents", "admins")
 
 
 def _respond(status: int, body: Any) -> Response:
@@ -47,6 +50,13 @@ def get_booking(call: Call) -> Response:
 def my_bookings(call: Call) -> dict[str, Any]:
     q = call.query
     return service.list_my_bookings(call.user, status=q.status, limit=q.limit, cursor=q.cursor)
+
+
+@endpoint(bp, "GET", "/agent/bookings", roles=AGENTS, query=AgentBookingsQuery, response=BookingPage,
+          summary="The support desk: bookings by reference (any case) or by contact email, with timelines")
+def agent_bookings(call: Call) -> dict[str, Any]:
+    q = call.query
+    return service.find_bookings(call.user, reference=q.reference, email=q.email, limit=q.limit, cursor=q.cursor)
 
 
 @endpoint(bp, "GET", "/vendor/bookings", roles=("vendors",), query=VendorBookingsQuery, response=VendorBookingPage,
@@ -86,3 +96,20 @@ def cancel(call: Call) -> Response:
     booking = service.cancel(call.user, call.params["booking_id"], call.body.reason)
     # A hold is cancelled at once (200); a paid booking is accepted for cancellation (202).
     return _booking(booking, call, 200 if booking.status == "CANCELLED" else 202)
+
+
+@endpoint(bp, "POST", "/bookings/{booking_id}/refunds", roles=STAFF, body=RefundRequest, response=RefundOut,
+          status=201, idempotent=True, summary="Refund part or all of what was captured (agents)",
+          errors=("NOT_FOUND", "INVALID_STATE", "REFUND_EXCEEDS_CAPTURED", "IDEMPOTENCY_KEY_REUSED"))
+def refund(call: Call) -> Response:
+    result = service.refund(call.user, call.params["booking_id"], call.body.amount, call.body.reason,
+                            call.idempotency_key)
+    if isinstance(result, Replay):
+        return _respond(result.status, result.body)
+    return _respond(201, result.body())
+
+
+@endpoint(bp, "GET", "/bookings/{booking_id}/audit", roles=STAFF, response=AuditOut,
+          summary="Every money movement and staff action on a booking, oldest first", errors=("NOT_FOUND",))
+def audit(call: Call) -> dict[str, Any]:
+    return service.booking_audit(call.user, call.params["booking_id"])

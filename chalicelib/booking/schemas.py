@@ -53,6 +53,31 @@ class CancelRequest(Input):
     reason: str | None = Field(default=None, max_length=500)
 
 
+class RefundRequest(Input):
+    amount: StrictInt = Field(gt=0, le=100_000_000, description="Minor units, in the booking's currency")
+    reason: str = Field(min_length=1, max_length=500, description="Why: shown in the timeline and the audit")
+
+
+class RefundOut(Output):
+    refund_id: str
+    amount: Money
+    status: str = Field(description="SUCCEEDED, or PENDING until the payment provider settles it")
+
+
+class AuditEntryOut(Output):
+    at: str
+    actor: str = Field(description="Who: agent:<id>, admin:<id>, traveler, a worker or the payment provider")
+    action: str = Field(description="A money movement (authorization, capture, void, refund, refund_reversal) "
+                                    "or a staff action (cancel, refund_requested)")
+    amount: Money | None = None
+    reason: str | None = None
+
+
+class AuditOut(Output):
+    booking_id: str
+    entries: list[AuditEntryOut]
+
+
 class BookingItemOut(Output):
     listing_id: str
     kind: str
@@ -119,6 +144,20 @@ class MyBookingsQuery(Query):
     status: str | None = Field(default=None, pattern="^(" + "|".join(STATUSES) + ")$")
     limit: Limit = 20
     cursor: Cursor | None = None
+
+
+class AgentBookingsQuery(Query):
+    """Exactly one of `reference` (any case) and `email` (the booking's contact email)."""
+    reference: str | None = Field(default=None, min_length=1, max_length=20, pattern=r"^[A-Za-z0-9]+$")
+    email: Email | None = None
+    limit: Limit = 20
+    cursor: Cursor | None = None
+
+    @model_validator(mode="after")
+    def _one_key(self) -> "AgentBookingsQuery":
+        if (self.reference is None) == (self.email is None):
+            raise FieldError("give either `reference` or `email`", "email" if self.email else "reference")
+        return self
 
 
 class VendorBookingsQuery(Query):

@@ -83,7 +83,7 @@ def booking_view(booking: Booking, viewer: Principal | None = None, now: float |
         "captured_amount": money(captured, currency), "refunded_amount": money(refunded, currency),
         "available_actions": domain.available_actions(
             status, expires_at=int(booking.expires_at), now=int(now), is_owner=is_owner,
-            is_staff=is_staff, refundable=captured - refunded,
+            is_staff=is_staff, refundable=booking.refund_room,
             started=domain.has_started(booking.first_date, datetime.fromtimestamp(now, tz=timezone.utc))),
         "timeline": timeline, "created_at": booking.created_at,
     }

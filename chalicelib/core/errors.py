@@ -63,24 +63,32 @@ InternalError = _error(500, "INTERNAL_ERROR")
 # request changed nothing (every write is conditional and all-or-nothing), so the client may
 # safely retry: the API answers 503 with Retry-After (core.api), not a 500 that reads like a bug.
 _TRANSIENT = {"ThrottlingException", "ProvisionedThroughputExceededException", "RequestLimitExceeded",
-              "TransactionConflictException", "TransactionInProgressException", "TransactionConflict"}
+              "TransactionConflictException", "TransactionInProgressException", "InternalServerError",
+              "ServiceUnavailable"}
+# Cancellation reasons of a transaction that mean the same.
+_TRANSIENT_REASONS = {"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"}
 
 
 def is_transient(exc: BaseException | None) -> bool:
-    """True when `exc`, or what caused it, is DynamoDB being busy (PynamoDB wraps botocore's
-    errors; a cancelled transaction is busy when a reason is TransactionConflict)."""
+    """True when `exc`, or what it was explicitly raised from, is DynamoDB being busy or out of
+    reach. Only `__cause__` is followed: a bug raised while handling a throttle is still a bug."""
+    from botocore.exceptions import ConnectionError as BotoConnectionError, HTTPClientError
+
     seen = 0
     while exc is not None and seen < 5:
         if isinstance(exc, ApiError):
             return False  # already the answer the service chose, whatever it was handling
+        if isinstance(exc, (BotoConnectionError, HTTPClientError)) or getattr(exc, "transient", False):
+            return True
         code = getattr(exc, "cause_response_code", None) or \
             (getattr(exc, "response", None) or {}).get("Error", {}).get("Code")
-        if code in _TRANSIENT or getattr(exc, "transient", False):
+        if code in _TRANSIENT:
             return True
         if code == "TransactionCanceledException" and any(
-                getattr(r, "code", None) == "TransactionConflict" for r in getattr(exc, "cancellation_reasons", None) or ()):
+                getattr(r, "code", None) in _TRANSIENT_REASONS for r in getattr(exc, "cancellation_reasons", None) or ()):
             return True
-        exc = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
+        cause = getattr(exc, "cause", None)  # PynamoDB keeps botocore's error here
+        exc = exc.__cause__ or (cause if isinstance(cause, BaseException) else None)
         seen += 1
     return False
 

@@ -56,7 +56,9 @@ def _operation(op: Operation, schemas: dict[str, Any]) -> dict[str, Any]:
     if params:
         out["parameters"] = params
     if op.body is not None:
-        out["requestBody"] = {"required": True, "content": {"application/json": {
+        # A model with no required field takes an empty body too (core.api reads it as {}).
+        required = bool(op.body.model_json_schema().get("required"))
+        out["requestBody"] = {"required": required, "content": {"application/json": {
             "schema": {"$ref": _REF.format(model=op.body.__name__)}}}}
     ok: dict[str, Any] = {"description": "OK"}
     if op.response is not None:

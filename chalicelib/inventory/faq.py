@@ -38,8 +38,11 @@ def entries() -> list[dict[str, str]]:
                    "(held, paying, confirmed, cancelled) as it happens. It is only confirmed when "
                    "the status says CONFIRMED and you receive the confirmation email. If a "
                    "request timed out, retrying it is safe: the same request is never carried "
-                   "out twice. If the status still looks wrong, contact support with the 6-character "
-                   "booking reference (letters and digits); agents can see the full history."},
+                   "out twice. If the status still looks wrong, open a support case from your account "
+                   "and choose the booking it is about (its 6-character reference, letters and "
+                   "digits, is attached for you): an agent, who can see the booking's full "
+                   "history, answers in the case and you get an email with each answer. Reply "
+                   "in the same case; either of you marks it resolved when it is sorted out."},
         {"topic": BOOKING_PROBLEMS, "question": "The dates I want are sold out. Can I be told if something frees up?",
          "answer": "Yes: join the waitlist for the listing and dates. When units come free, the "
                    "oldest matching waitlist entry receives an automatic hold and an email, and "

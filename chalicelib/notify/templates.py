@@ -195,3 +195,54 @@ def render_booking_email(event: str, booking: dict[str, Any],
     """(subject, text, html) for one booking event. ValueError for an unknown event."""
     email = compose(event, booking, refund)
     return email.subject, render_text(email), render_html(email)
+
+
+# --- support cases ------------------------------------------------------------------------------
+
+SUPPORT_EVENTS = ("support_answered",)
+
+
+def render_support_email(event: str, case: dict[str, Any],
+                         answers: list[dict[str, Any]]) -> tuple[str, str, str]:
+    """(subject, text, html) telling a traveler an agent answered their case.
+
+    `case`: case_id, subject, traveler_name, booking_reference (optional); `answers`: the agent
+    messages not emailed yet, each {"at": ISO instant, "body": text}. Bodies are the agents'
+    text as written: shown line by line, escaped in the HTML like everything a user wrote.
+    """
+    if event not in SUPPORT_EVENTS:
+        raise ValueError(f"unknown support email event {event!r}; expected one of {SUPPORT_EVENTS}")
+    if not answers:
+        raise ValueError("a 'support_answered' email needs at least one answer")
+    topic = str(case["subject"])
+    subject = f"Support: an answer about \u201c{topic[:80]}\u201d"
+    name = str(case.get("traveler_name") or "").strip()
+    intro = ("A support agent answered your case." if len(answers) == 1
+             else f"A support agent answered your case ({len(answers)} messages).")
+    about = [f"Case: {case['case_id']}", f"Subject: {topic}"]
+    if case.get("booking_reference"):
+        about.append(f"Booking reference: {case['booking_reference']}")
+    closing = ("Reply from the case in your account if you need more help; if your question is "
+               "answered, you can mark the case resolved there.")
+
+    lines = [f"Hello {name}," if name else "Hello,", "", intro, "", *about, ""]
+    for answer in answers:
+        lines += [f"{format_instant(answer['at'])}:", *str(answer["body"]).splitlines(), ""]
+    lines += [closing, "", "Itinera"]
+    text = "\n".join(lines) + "\n"
+
+    e = html.escape
+    bodies = "".join(
+        f"<p><em>{e(format_instant(answer['at']))}</em><br>"
+        + "<br>".join(e(line) for line in str(answer["body"]).splitlines()) + "</p>"
+        for answer in answers)
+    markup = (
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        f"<title>{e(subject)}</title></head>"
+        '<body style="font-family: sans-serif; line-height: 1.5">'
+        f"<p>{e(f'Hello {name},' if name else 'Hello,')}</p><p>{e(intro)}</p>"
+        + "".join(f"<p>{e(line)}</p>" for line in about)
+        + f"<blockquote>{bodies}</blockquote><p>{e(closing)}</p><p>Itinera</p>"
+        "</body></html>"
+    )
+    return subject, text, markup

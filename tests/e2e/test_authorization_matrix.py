@@ -84,6 +84,7 @@ class World:
     booking_id: str  # the traveler's HELD booking: read, and refused writes, aim at it
     holder: dict[str, str]  # a third traveler whose fresh holds staff cancel
     admin: dict[str, str] = field(default_factory=dict)
+    case_id: str = ""  # the traveler's open support case: reads, messages and refused writes aim at it
 
     def hold(self, headers: dict[str, str]) -> str:
         response = self.stack.http.post(
@@ -91,6 +92,16 @@ class World:
             json=hold_body(self.listing_id), timeout=TIMEOUT)
         assert response.status_code == 201, response.text
         return response.json()["booking_id"]
+
+    def open_case(self) -> str:
+        """A new support case of the traveler (the owner)."""
+        response = self.stack.http.post(self.stack.url("/support/cases"), headers=self.headers["traveler"],
+                                        json=CASE_BODY, timeout=TIMEOUT)
+        assert response.status_code == 201, response.text
+        return response.json()["case_id"]
+
+
+CASE_BODY = {"subject": "Matrix question", "message": "Is my booking real?"}
 
 
 def hold_body(listing_id: str) -> dict[str, Any]:
@@ -180,6 +191,7 @@ def world(stack) -> World:
     w = World(stack, headers, owner_email, login.json()["refresh_token"], listing_id, "",
               stack.auth(holder_email, PASSWORD))
     w.booking_id = w.hold(headers["traveler"])
+    w.case_id = w.open_case()
     return w
 
 
@@ -237,6 +249,13 @@ def _listing(suffix: str = "", body: Any = None, vendor_path: bool = False, **pa
     return lambda w, caller: Req(f"{prefix}{w.listing_id}{suffix}", body, params or None)
 
 
+def _case(suffix: str = "", body: Any = None, fresh_for: tuple[str, ...] = ()) -> Build:
+    """A route on a support case; the callers in `fresh_for` consume theirs (a fresh case of the owner)."""
+    def build(w: World, caller: str) -> Req:
+        return Req(f"/support/cases/{w.open_case() if caller in fresh_for else w.case_id}{suffix}", body)
+    return build
+
+
 def _hold_cell(w: World, caller: str) -> Req:
     return Req("/holds", hold_body(w.listing_id), None, idem())
 
@@ -264,6 +283,7 @@ class Row:
 
 
 OWNER_OR_STAFF = {"traveler": 200, "other traveler": 404, "agent": 200, "admin": 200}
+CASE_PARTIES = {"traveler": 200, "other traveler": 404, "agent": 200}
 
 ROWS: tuple[Row, ...] = (
     # --- public: anyone, the token plays no part ---
@@ -300,10 +320,24 @@ ROWS: tuple[Row, ...] = (
     Row("GET", "/bookings/{booking_id}/cancellation-quote", only(OWNER_OR_STAFF), _booking("/cancellation-quote")),
     Row("POST", "/bookings/{booking_id}/payment", only({"traveler": 202, "other traveler": 404}),
         _booking("/payment", {"payment_method": "tok_visa"}, fresh_for={"traveler": "owner"}, extra=idem)),
+    # Staff pass authorization and meet the booking's state: a hold has nothing to refund (409).
+    Row("POST", "/bookings/{booking_id}/refunds", only({"agent": 409, "admin": 409}),
+        _booking("/refunds", {"amount": 100, "reason": "matrix"}, extra=idem)),
+    Row("GET", "/bookings/{booking_id}/audit", only({"agent": 200, "admin": 200}), _booking("/audit")),
     Row("POST", "/bookings/{booking_id}/cancel", only({**OWNER_OR_STAFF}),
         _booking("/cancel", {}, fresh_for={"traveler": "owner", "agent": "holder", "admin": "holder"}),
         note="a HELD booking cancels at once (200); staff may cancel any booking"),
+    # --- support cases: travelers open them; the owner or any agent works one (API.md) ---
+    Row("POST", "/support/cases", only({"traveler": 201, "other traveler": 201}), fixed("/support/cases", CASE_BODY)),
+    Row("GET", "/me/support/cases", only({"traveler": 200, "other traveler": 200}), fixed("/me/support/cases")),
+    Row("GET", "/support/cases/{case_id}", only(CASE_PARTIES), _case(),
+        note="API.md: \"the owner or any agent\"; admins and vendors are not parties to cases (403)"),
+    Row("POST", "/support/cases/{case_id}/messages", only({**CASE_PARTIES, "traveler": 201, "agent": 201}),
+        _case("/messages", {"body": "Matrix message"})),
+    Row("POST", "/support/cases/{case_id}/resolve", only(CASE_PARTIES), _case("/resolve", fresh_for=("traveler", "agent"))),
+    Row("GET", "/agent/cases", only({"agent": 200}), fixed("/agent/cases"), note="API.md: the queue is the agents'"),
     # --- vendors: only their own listings ---
+    Row("GET", "/agent/bookings", only({"agent": 200}), fixed("/agent/bookings", reference="ABCDEF")),
     Row("GET", "/vendor/bookings", only({"vendor": 200, "other vendor": 200}), fixed("/vendor/bookings")),
     Row("GET", "/vendor/listings", only({"vendor": 200, "other vendor": 200}), fixed("/vendor/listings")),
     Row("POST", "/vendor/listings", only({"vendor": 201, "other vendor": 201}), _new_listing_cell),
@@ -397,6 +431,8 @@ def test_another_users_object_reads_like_a_missing_one(world, row: Row):
     req = row.build(world, caller)
     real = world.booking_id if "{booking_id}" in row.path else world.listing_id
     absent = _absent_booking(world) if "{booking_id}" in row.path else _absent_listing(world)
+    if "{case_id}" in row.path:
+        real, absent = req.path.split("/")[3], "case_" + uuid.uuid4().hex[:20]
     theirs = _call(world, row.method, req, caller)
     missing = _call(world, row.method, Req(req.path.replace(real, absent), req.json, req.params,
                                            {k: (uuid.uuid4().hex if k == "Idempotency-Key" else v)

@@ -10,7 +10,7 @@ import pytest
 from tests.e2e.conftest import start_stack, stop_stack
 from tools.fuzz import FUZZ_ENV, SEED, fuzz
 
-MAX_EXAMPLES = 5  # per operation and phase: the whole file stays within ~2-3 minutes on 2 cores
+MAX_EXAMPLES = 3  # per operation and phase: the whole file stays within ~2-3 minutes on 2 cores
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ def booking(status="CONFIRMED", quantity=1, captured=10000, refunded=0, payment_
     return {"booking_id": "bk_1", "reference": "ITN-1", "traveler_id": "t1", "status": status,
             "items": [{"listing_id": "lst_1", "quantity": Decimal(quantity), "dates": ["2027-01-01"]}],
             "captured_amount": Decimal(captured), "refunded_amount": Decimal(refunded), "payment_id": payment_id,
-            **extra}
+            "refund_room": Decimal(captured - refunded), **extra}
 
 
 def payment(status="captured", captured=10000, refunded=0, payment_id="pay_1"):
@@ -102,3 +102,47 @@ def test_card_numbers_are_found_in_tables_and_logs(tmp_path):
 def test_ids_and_timestamps_are_not_card_numbers():
     assert card_numbers("f4-389718541322 53-5310-4182-827 "
                         f"{int(time.time() * 1000)} bk_4242424242424242") == []
+
+
+def test_a_confirmed_booking_whose_payment_the_provider_voided_is_caught():
+    findings = Findings()
+    check_bookings(findings, [booking()], [capture()], [payment("voided", 0)], [])
+    assert "provider: amounts agree" in violated(findings)
+
+
+def test_a_capture_on_a_failed_booking_is_caught_even_with_a_ledger_entry():
+    findings = Findings()
+    check_bookings(findings, [booking(status="FAILED")], [capture()], [payment()], [])
+    assert "provider: no capture on an unconfirmed booking" in violated(findings)
+
+
+def test_a_payment_of_no_booking_is_caught():
+    findings = Findings()
+    orphan = {**payment(), "metadata": {"booking_id": "bk_gone"}}
+    check_bookings(findings, [booking()], [capture()], [payment(), orphan], [])
+    assert "provider: every payment belongs to a booking" in violated(findings)
+
+
+def test_held_bookings_without_a_counter_row_are_caught():
+    findings = Findings()
+    check_bookings(findings, [booking(status="HELD", captured=0)], [], [], [])
+    assert "active-holds counter = HELD bookings" in violated(findings)
+
+
+def test_a_refund_left_reserved_is_caught():
+    findings = Findings()
+    reserved = {"booking_id": "bk_1", "refund_key": "abcdef123456", "status": "RESERVED"}
+    check_bookings(findings, [booking()], [capture()], [payment()], [], [reserved])
+    assert "every refund final" in violated(findings)
+
+
+def test_a_reversed_refund_counts_back_in_the_ledger():
+    findings = Findings()
+    ledger = [capture(), {"booking_id": "bk_1", "kind": "refund", "amount": Decimal(3000)},
+              {"booking_id": "bk_1", "kind": "refund_reversal", "amount": Decimal(3000)}]
+    check_bookings(findings, [booking()], ledger, [payment()], [])
+    assert findings.violations == []
+
+
+def test_a_card_number_followed_by_more_digits_is_still_found():
+    assert card_numbers("card 4242 4242 4242 4242 123 exp 2027") == ["4242424242424242"]

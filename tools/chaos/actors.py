@@ -216,6 +216,32 @@ def cancel(client: Client, rng: random.Random) -> None:
             client.send("cancel", "POST", f"/bookings/{booking}/cancel", world.travelers[traveler], {})
 
 
+def refund(client: Client, rng: random.Random) -> None:
+    """An agent refunds part of a paid booking: sometimes the same request twice at once,
+    sometimes three agents at once on the same booking."""
+    world = client.world
+    with world.lock:
+        paid = [b for b, status in world.statuses.items() if status in ("CONFIRMED", "CANCELLED", "CANCELLING")]
+    if not paid or not world.agents:
+        return None
+    booking = rng.choice(paid)
+    agent = rng.choice(world.agents)
+    path = f"/bookings/{booking}/refunds"
+
+    def body() -> dict[str, Any]:
+        return {"amount": rng.choice([100, 500, 1500, 4000]), "reason": "Chaos goodwill"}
+    roll = rng.random()
+    if roll < 0.15:
+        same, key = body(), uuid.uuid4().hex
+        _at_once(lambda: Client(world).send("refund (twice at once)", "POST", path, agent, same, key), 2)
+    elif roll < 0.3:
+        bodies = [body() for _ in range(3)]
+        _at_once(lambda: Client(world).send("refund (three agents at once)", "POST", path, agent,
+                                            bodies.pop(), uuid.uuid4().hex), 3)
+    else:
+        client.send("refund", "POST", path, agent, body(), uuid.uuid4().hex)
+
+
 def read(client: Client, rng: random.Random) -> None:
     world = client.world
     traveler = rng.randrange(len(world.travelers))
@@ -250,7 +276,7 @@ def change_price(client: Client, rng: random.Random) -> None:
 
 
 OPERATIONS: list[tuple[Callable[[Client, random.Random], None], int]] = [
-    (hold, 30), (pay, 28), (retry_payment, 6), (cancel, 12), (read, 10),
+    (hold, 30), (pay, 28), (retry_payment, 6), (cancel, 12), (refund, 6), (read, 10),
     (change_capacity, 5), (change_price, 4),
 ]
 

@@ -100,6 +100,8 @@ class ChaosRun:
         self.threads: list[threading.Thread] = []
         self.stop = threading.Event()
         self.report = Report(options)
+        self.thread_deaths: list[str] = []
+        self.done = 0  # operations actually performed
         # Per process: a `make chaos` and the short run of `make test` may run at once.
         self.log_path = RUN_DIR / f"service-{options.seed}-{os.getpid()}.log"
 
@@ -188,6 +190,9 @@ class ChaosRun:
             # A request handler died mid-request: its client gets no answer, as with a dead process.
             self.plan.count("api_crash_no_answer")
             return
+        # Anything else killing a thread (a user, the server, a runner) is a finding, never a
+        # line lost in the service's log.
+        self.thread_deaths.append(f"{getattr(args.thread, 'name', '?')}: {args.exc_type.__name__}: {args.exc_value}")
         threading.__excepthook__(args)
 
     def shutdown(self) -> None:
@@ -268,7 +273,7 @@ class ChaosRun:
                 if remaining[0] <= 0:
                     return False
                 remaining[0] -= 1
-                done = self.options.operations - remaining[0]
+                self.done = done = self.options.operations - remaining[0]
                 if done % 1000 == 0:
                     self.say(f"  {done} operations ...")
                 if remaining[0] in jumps_at:
@@ -286,7 +291,7 @@ class ChaosRun:
         for thread in actors:
             thread.join()
         self.plan.active = False
-        self.report.operations = self.options.operations
+        self.report.operations = self.done
 
     # --- the end ------------------------------------------------------------------------------
 
@@ -317,8 +322,12 @@ class ChaosRun:
         messages, crashed invocations): its clock moved past the settle age."""
         from chalicelib.booking import domain, workers
         from chalicelib.core import clock
+        from chalicelib.core.config import settings
 
         self.drain()
+        # Every hold still live lapses too: its expiry and the cleanup of its attempts must
+        # leave no authorization open either.
+        clock.advance(settings().hold_seconds + 1)
         for _ in range(4):
             clock.advance(domain.SETTLE_AFTER_SECONDS + 1)
             counts = workers.sweep()
@@ -326,10 +335,19 @@ class ChaosRun:
             if not any(counts.values()):
                 break
 
+    def _stop_service(self) -> None:
+        for name, thread in (("the API server", self.threads[0]), *((f"worker runner {i}", t)
+                                                                    for i, t in enumerate(self.threads[1:]))):
+            if not thread.is_alive():
+                self.thread_deaths.append(f"{name} was dead before the end of the run")
+        self.stop.set()
+        for thread in self.threads[1:]:
+            thread.join(timeout=10)
+
     def check(self) -> None:
         import boto3
 
-        from chalicelib.booking.models import ActiveHolds, Booking, LedgerEntry
+        from chalicelib.booking.models import ActiveHolds, Booking, LedgerEntry, RefundRecord
         from chalicelib.booking.payments.models import LocalPayment
         from chalicelib.inventory.models import AvailabilityDay
 
@@ -342,7 +360,14 @@ class ChaosRun:
         findings = Findings()
         check_inventory(findings, tables[AvailabilityDay.Meta.table_name], bookings)
         check_bookings(findings, bookings, tables[LedgerEntry.Meta.table_name], payments,
-                       tables[ActiveHolds.Meta.table_name])
+                       tables[ActiveHolds.Meta.table_name], tables[RefundRecord.Meta.table_name])
+        for death in self.thread_deaths:
+            findings.check("no thread died", False, death)
+        findings.check("every operation performed", self.done == self.options.operations,
+                       f"{self.done} of {self.options.operations} operations were performed")
+        failed_copies = sum(r.clean_duplicate_failures for r in self.runners)
+        findings.check("a duplicate delivered without faults changes nothing", failed_copies == 0,
+                       f"{failed_copies} duplicate deliveries failed after the faults stopped")
         self._check_queues(findings)
         sys.stdout.flush()
         check_card_numbers(findings, tables, [self.log_path])
@@ -389,6 +414,7 @@ class ChaosRun:
             world = self.world()
             self.act(world)
             self.settle()
+            self._stop_service()  # the tables stand still while they are audited
             self.check()
             self.report.tally = world.tally
             self.report.lost_answers = world.lost_answers

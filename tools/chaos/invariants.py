@@ -20,9 +20,9 @@ HOLDS_UNITS = {"HELD", "CONFIRMING"}
 SELLS_UNITS = {"CONFIRMED", "CANCELLING"}
 UNSETTLED = {"CONFIRMING", "CANCELLING"}
 SETTLED = {"CONFIRMED", "CANCELLED", "EXPIRED", "FAILED"}
-# 13-19 digits, alone or in groups of 3+ split by one space or dash ("4242 4242 4242 4242"), not
-# part of a longer token: ids and UUIDs hold digit runs that pass Luhn by chance.
-_DIGITS = re.compile(r"(?<![0-9A-Za-z_\-])[0-9]{3,19}(?:[ \-][0-9]{3,16}){0,4}(?![0-9A-Za-z_])")
+# Digit groups split by one space or dash, not glued to a longer token (ids, UUIDs); every run
+# of whole groups holding 13-19 digits is a candidate ("4242 4242 4242 4242 2027" holds a card).
+_DIGITS = re.compile(r"(?<![0-9A-Za-z_])(?<![0-9A-Za-z_]-)[0-9]+(?:[ \-][0-9]+)*(?![0-9A-Za-z])")
 # Epoch milliseconds (Powertools' metric timestamps) are 13 digits and pass Luhn one time in ten;
 # a number within a year of now is a timestamp of this run, not a card.
 _YEAR_MS = 366 * 24 * 3600 * 1000
@@ -86,15 +86,22 @@ def check_inventory(findings: Findings, days: Iterable[dict], bookings: list[dic
 
 
 def check_bookings(findings: Findings, bookings: list[dict], ledger: list[dict], payments: list[dict],
-                   active_holds: list[dict]) -> None:
+                   active_holds: list[dict], refunds: list[dict] | None = None) -> None:
     entries = defaultdict(list)
     for entry in ledger:
         entries[entry["booking_id"]].append(entry)
     by_booking = defaultdict(list)
+    known = {b["booking_id"] for b in bookings}
     for payment in payments:
         booking_id = (payment.get("metadata") or {}).get("booking_id")
-        if booking_id:
-            by_booking[booking_id].append(payment)
+        findings.check("provider: every payment belongs to a booking", booking_id in known,
+                       f"payment {payment.get('payment_id')} names booking {booking_id}")
+        by_booking[booking_id].append(payment)
+    open_refunds = defaultdict(list)
+    for record in refunds or []:
+        findings.check("every refund final", record["status"] in ("SUCCEEDED", "FAILED", "PENDING"),
+                       f"refund {record['refund_key'][:8]} of {record['booking_id']} is still {record['status']}")
+        open_refunds[record["booking_id"]].append(record)
     held_per_traveler: Counter = Counter()
     for booking in bookings:
         booking_id, status = booking["booking_id"], booking["status"]
@@ -104,38 +111,43 @@ def check_bookings(findings: Findings, bookings: list[dict], ledger: list[dict],
         findings.check("final state", status not in UNSETTLED, f"{name} is still {status}")
         mine = entries[booking_id]
         captures = [e for e in mine if e["kind"] == "capture"]
-        refunds = sum(_n(e["amount"]) for e in mine if e["kind"] == "refund")
         captured = sum(_n(e["amount"]) for e in captures)
-        findings.check("captured - refunded = ledger", _n(booking.get("captured_amount")) - _n(booking.get("refunded_amount"))
-                       == captured - refunds,
-                       f"{name}: booking says {booking.get('captured_amount')} - {booking.get('refunded_amount')}, "
-                       f"ledger says {captured} - {refunds}")
+        # A refund the provider later failed is reversed by a refund_reversal entry.
+        refunds_sum = sum(_n(e["amount"]) for e in mine if e["kind"] == "refund") \
+            - sum(_n(e["amount"]) for e in mine if e["kind"] == "refund_reversal")
+        booked_captured, booked_refunded = _n(booking.get("captured_amount")), _n(booking.get("refunded_amount"))
+        findings.check("captured - refunded = ledger", (booked_captured, booked_refunded) == (captured, refunds_sum),
+                       f"{name}: booking says {booked_captured} - {booked_refunded}, ledger says {captured} - {refunds_sum}")
         findings.check("at most one capture", len(captures) <= 1, f"{name}: {len(captures)} captures in the ledger")
-        findings.check("refunds <= capture", refunds <= captured, f"{name}: refunded {refunds} of {captured}")
+        findings.check("refunds <= capture", 0 <= refunds_sum <= captured, f"{name}: refunded {refunds_sum} of {captured}")
+        if booked_captured:
+            findings.check("refund room = captured - refunded", not booking.get("refunds_in_flight") and
+                           _n(booking.get("refund_room")) == booked_captured - booked_refunded,
+                           f"{name}: room {booking.get('refund_room')}, in flight {booking.get('refunds_in_flight')}")
         at_provider = by_booking[booking_id]
         captured_there = [p for p in at_provider if p["status"] == "captured"]
         open_there = [p for p in at_provider if p["status"] == "authorized"]
         findings.check("provider: at most one capture", len(captured_there) <= 1,
                        f"{name}: {len(captured_there)} captured payments at the provider")
-        if status in SETTLED:
+        if status != "CONFIRMING":
             findings.check("provider: no open authorization on a settled booking", not open_there,
                            f"{name}: open authorizations {[p['payment_id'] for p in open_there]}")
         findings.check("provider: no capture on an unconfirmed booking",
-                       not captured_there or _n(booking.get("captured_amount")) > 0,
+                       not captured_there or (status in SELLS_UNITS | {"CANCELLED"} and booked_captured > 0),
                        f"{name}: captured at the provider, never confirmed")
-        if captured_there:
-            p = captured_there[0]
+        if status in SELLS_UNITS or (status == "CANCELLED" and booked_captured):
+            matches = [p for p in captured_there if p["payment_id"] == booking.get("payment_id")]
+            p = matches[0] if matches else {}
             findings.check("provider: amounts agree",
-                           (_n(p.get("captured_amount")), _n(p.get("refunded_amount")), p["payment_id"])
-                           == (_n(booking.get("captured_amount")), _n(booking.get("refunded_amount")),
-                               booking.get("payment_id")),
-                           f"{name}: provider {p['payment_id']} captured {p.get('captured_amount')} refunded "
-                           f"{p.get('refunded_amount')}; booking {booking.get('payment_id')} captured "
-                           f"{booking.get('captured_amount')} refunded {booking.get('refunded_amount')}")
-    for row in active_holds:
-        findings.check("active-holds counter = HELD bookings", _n(row.get("count")) == held_per_traveler[row["traveler_id"]],
-                       f"traveler {row['traveler_id']}: counter {row.get('count')}, "
-                       f"{held_per_traveler[row['traveler_id']]} HELD bookings")
+                           (_n(p.get("captured_amount")), _n(p.get("refunded_amount")))
+                           == (booked_captured, booked_refunded) and len(captured_there) == 1,
+                           f"{name}: provider {[(x['payment_id'], x['status'], x.get('captured_amount'), x.get('refunded_amount')) for x in at_provider]}; "
+                           f"booking {booking.get('payment_id')} captured {booked_captured} refunded {booked_refunded}")
+    counters = {row["traveler_id"]: _n(row.get("count")) for row in active_holds}
+    for traveler in set(counters) | set(held_per_traveler):
+        findings.check("active-holds counter = HELD bookings", counters.get(traveler, 0) == held_per_traveler[traveler],
+                       f"traveler {traveler}: counter {counters.get(traveler, 0)}, "
+                       f"{held_per_traveler[traveler]} HELD bookings")
 
 
 def _strings(value: Any) -> Iterator[str]:
@@ -153,9 +165,27 @@ def _strings(value: Any) -> Iterator[str]:
 
 
 def card_numbers(text: str) -> list[str]:
-    now_ms = time.time() * 1000
-    return [m.group(0) for m in _DIGITS.finditer(text) if looks_like_card_number(m.group(0))
-            and not (m.group(0).isdigit() and len(m.group(0)) == 13 and abs(int(m.group(0)) - now_ms) < _YEAR_MS)]
+    found = []
+    for match in _DIGITS.finditer(text):
+        groups = re.split(r"[ \-]", match.group(0))
+        for i in range(len(groups)):
+            for j in range(i + 1, len(groups) + 1):
+                window = groups[i:j]
+                candidate = "".join(window)
+                if len(candidate) > 19:
+                    break
+                if len(window) > 1 and any(len(g) < 3 for g in window):
+                    continue  # cards are written in groups of 3-6 digits
+                if any(_timestamp(g) for g in window):
+                    continue
+                if len(candidate) >= 13 and looks_like_card_number(candidate):
+                    found.append(candidate)
+    return found
+
+
+def _timestamp(group: str) -> bool:
+    """Epoch milliseconds within a year of now: a timestamp of this run, not a card."""
+    return len(group) == 13 and abs(int(group) - time.time() * 1000) < _YEAR_MS
 
 
 def check_card_numbers(findings: Findings, tables: dict[str, list[dict]], logs: list[Path]) -> None:

@@ -31,6 +31,8 @@ class ChaosEventRunner(EventRunner):
         self._lock = threading.Lock()
         # messageId -> why each delivery of it failed (the report says why a message dead-lettered).
         self.failures: dict[str, list[str]] = defaultdict(list)
+        # Copies that failed while no fault was injected: a handler that is not idempotent.
+        self.clean_duplicate_failures = 0
 
     def pending_echoes(self) -> int:
         with self._lock:
@@ -59,6 +61,8 @@ class ChaosEventRunner(EventRunner):
         result = self._invoke(source.name, source.handler, source.function_name, {"Records": batch})
         if result is _FAILED or (isinstance(result, dict) and result.get("batchItemFailures")):
             self.plan.count("sqs_duplicate_failed")
+            if not self.plan.active:
+                self.clean_duplicate_failures += 1
 
     def _invoke(self, name: str, handler: Any, function_name: str, event: dict[str, Any]) -> Any:
         with self._lock:

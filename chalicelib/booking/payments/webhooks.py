@@ -85,6 +85,10 @@ def record(event: dict[str, Any], *, now: float | None = None) -> Receipt:
         object_id=subject.get("id") if isinstance(subject, dict) else None,
         created=int(event.get("created") or now), received_at=int(now),
         expires_at=datetime.fromtimestamp(int(now) + RETENTION_SECONDS, tz=timezone.utc))
+    # Applied before it is recorded: if applying fails, the event is not recorded and Stripe's
+    # redelivery applies it (applying twice changes nothing: each outcome is conditional).
+    if not _seen(item.event_id):
+        _dispatch(item.type, subject if isinstance(subject, dict) else {})
     try:
         item.save(condition=StripeEvent.event_id.does_not_exist())
     except PutError as exc:
@@ -92,10 +96,29 @@ def record(event: dict[str, Any], *, now: float | None = None) -> Receipt:
             logger.info("stripe event redelivered", extra={"event_id": item.event_id, "type": item.type})
             return Receipt(item.event_id, item.type, duplicate=True)
         raise
-    # The hook for the booking service: dispatch on item.type here (payment_intent.*).
     logger.info("stripe event received", extra={"event_id": item.event_id, "type": item.type,
                                                 "object_id": item.object_id})
     return Receipt(item.event_id, item.type, duplicate=False)
+
+
+# A refund's later word: Stripe sends refund.updated (and, for refunds of charges,
+# charge.refund.updated) when a pending refund succeeds or fails.
+REFUND_EVENTS = ("refund.updated", "charge.refund.updated")
+
+
+def _seen(event_id: str) -> bool:
+    try:
+        StripeEvent.get(event_id, consistent_read=True)
+        return True
+    except StripeEvent.DoesNotExist:
+        return False
+
+
+def _dispatch(event_type: str, subject: dict[str, Any]) -> None:
+    if event_type in REFUND_EVENTS and isinstance(subject.get("id"), str) and isinstance(subject.get("status"), str):
+        from ..refunds import settle_pending  # deferred: only refund events need the booking service
+        outcome = settle_pending(subject["id"], subject["status"])
+        logger.info("refund event applied", extra={"refund_id": subject["id"], "outcome": outcome})
 
 
 def receive(payload: bytes | str, signature: str | None) -> Receipt:
