@@ -9,13 +9,13 @@ that guarantee, and on a Chalice view it hashes the whole event; DESIGN pitfall 
 from __future__ import annotations
 
 import json
-from . import clock
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
 from pynamodb.transactions import TransactWrite
 
+from . import clock
 from .errors import IdempotencyKeyReused
 from .models import IdempotencyRecord
 
