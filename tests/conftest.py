@@ -153,14 +153,3 @@ def tokens(api) -> dict[str, str]:
              "agent@example.com": "agent", "admin@example.com": "admin"}
     return {names[u.email]: api.login(u.email) for u in DEMO_USERS}
 
-
-# The longest files first: with `--dist loadfile` a long file started last is the whole run's
-# tail (the other worker sits idle while it finishes).
-_LONGEST_FIRST = ("tests/e2e/test_fuzz_api.py", "tests/e2e/test_fault_injection.py",
-                  "tests/e2e/test_authorization_matrix.py", "tests/integration/test_support_cases.py",
-                  "tests/integration/test_booking_state_machine.py")
-
-
-def pytest_collection_modifyitems(config, items):
-    rank = {path: i for i, path in enumerate(_LONGEST_FIRST)}
-    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))  # stable: the rest keep their order
