@@ -153,3 +153,16 @@ def tokens(api) -> dict[str, str]:
              "agent@example.com": "agent", "admin@example.com": "admin"}
     return {names[u.email]: api.login(u.email) for u in DEMO_USERS}
 
+
+
+@pytest.fixture
+def fake(aws_env):
+    """The in-memory payment provider, served as the configured one (the provider's side:
+    failures, lost answers, pending refunds; see chalicelib/booking/payments/fake.py)."""
+    from chalicelib.booking.payments import reset_provider, use_provider
+    from chalicelib.booking.payments.fake import FakePaymentProvider
+
+    provider = FakePaymentProvider()
+    use_provider(provider)
+    yield provider
+    reset_provider()

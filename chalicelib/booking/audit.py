@@ -2,8 +2,8 @@
 movement and every staff action, append-only.
 
 Money movements are the ledger (written in the same transaction as the booking's totals);
-staff actions (an agent's cancel, a refund request) are `AuditEntry` items written in the
-transaction of the action itself. Nothing here is ever updated or deleted.
+staff actions (an agent's cancel, a refund request) and the refund room aligned with the
+payment provider are `AuditEntry` items written in the transaction of the action itself. Nothing here is ever updated or deleted.
 """
 from __future__ import annotations
 

@@ -23,7 +23,7 @@ from .confirmation import settle_from_provider
 from .models import Booking
 from .notifications import enqueue_email
 from .payment_cleanup import release_unkept_payments
-from .refunds import resume_reserved
+from .refunds import check_pending, resume_reserved
 
 SWEEPER = "expiry-sweeper"
 _REDRIVE = {domain.CONFIRMING: (queues.CONFIRMATIONS, "confirm"),
@@ -65,7 +65,8 @@ def _redrive(booking: domain.Booking, now: float) -> None:
 
 def release_expired_holds(now: float | None = None) -> dict[str, int]:
     now = clock.now() if now is None else now
-    counts = {"expired": 0, "redriven": 0, "settled": 0, "cleaned": 0, "refunds_resumed": 0}
+    counts = {"expired": 0, "redriven": 0, "settled": 0, "cleaned": 0, "refunds_resumed": 0,
+              "refunds_settled": 0}
     for record in Booking.by_pending.query(domain.HELD, Booking.pending_until <= int(now)):
         try:
             counts["expired"] += expire_hold(records.to_domain(record), now)
@@ -95,6 +96,8 @@ def release_expired_holds(now: float | None = None) -> dict[str, int]:
     # Agent refunds whose provider answer was never recorded (the process died, the provider
     # timed out and nobody retried): asked again under the same key, then recorded.
     counts["refunds_resumed"] = resume_reserved(now)
+    # Refunds still pending at the provider whose settling event has not come.
+    counts["refunds_settled"] = check_pending(now)
     if any(counts.values()):
         logger.info("sweep", extra=counts)
     return counts

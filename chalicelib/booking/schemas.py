@@ -68,7 +68,9 @@ class AuditEntryOut(Output):
     at: str
     actor: str = Field(description="Who: agent:<id>, admin:<id>, traveler, a worker or the payment provider")
     action: str = Field(description="A money movement (authorization, capture, void, refund, refund_reversal) "
-                                    "or a staff action (cancel, refund_requested)")
+                                    "or a staff action (cancel, refund_requested), or refund_room_aligned: "
+                                    "the refundable amount brought down to what the payment provider has "
+                                    "left (money refunded outside Itinera)")
     amount: Money | None = None
     reason: str | None = None
 

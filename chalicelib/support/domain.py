@@ -6,6 +6,7 @@ through `post_message` / `resolve`, which say what changes or raise `CaseStateEr
 """
 from __future__ import annotations
 
+import hashlib
 import secrets
 from dataclasses import dataclass, replace
 
@@ -16,7 +17,11 @@ STATUSES = (OPEN, WAITING_ON_TRAVELER, RESOLVED)
 
 TRAVELER = "traveler"
 AGENT = "agent"
-AUTHORS = (TRAVELER, AGENT)
+# The service itself, opening a case for agents about something that went wrong with a
+# traveler's booking after nobody was waiting for the answer (a refund the provider failed
+# later): it only ever writes a case's first message.
+SYSTEM = "system"
+AUTHORS = (TRAVELER, AGENT)  # who may post to a case
 
 # Messages are items of their own (a case item never grows with its thread); the cap keeps a
 # case's page bounded: 200 messages of at most 5000 characters.
@@ -47,7 +52,7 @@ class CaseStateError(Exception):
 class Message:
     seq: int  # 1, 2, ... in the order written
     at: float  # epoch seconds
-    author: str  # traveler | agent
+    author: str  # traveler | agent | system (only a system case's first message)
     body: str
 
 
@@ -82,6 +87,12 @@ def new_case_id() -> str:
     return "case_" + secrets.token_hex(10)
 
 
+def case_id_for(occurrence: str) -> str:
+    """The id of the system's case about one occurrence: reporting it twice (a redelivered
+    event, a retry after a crash) finds the same case instead of opening another."""
+    return "case_" + hashlib.sha256(occurrence.encode()).hexdigest()[:20]
+
+
 def is_case_id(value: str) -> bool:
     """Path ids are checked before they reach DynamoDB (an over-long key is a 5xx there)."""
     return len(value) == 25 and value.startswith("case_") and all(c in "0123456789abcdef" for c in value[5:])
@@ -89,8 +100,11 @@ def is_case_id(value: str) -> bool:
 
 def open_case(*, case_id: str, traveler_id: str, traveler_email: str, traveler_name: str, subject: str,
               body: str, at: float, booking_id: str | None = None,
-              booking_reference: str | None = None) -> Case:
-    first = Message(seq=1, at=at, author=TRAVELER, body=body)
+              booking_reference: str | None = None, author: str = TRAVELER) -> Case:
+    """A new case, waiting for an agent; opened by its traveler, or by the system for them."""
+    if author not in (TRAVELER, SYSTEM):
+        raise ValueError(f"a case is not opened by {author!r}")
+    first = Message(seq=1, at=at, author=author, body=body)
     return Case(case_id=case_id, traveler_id=traveler_id, traveler_email=traveler_email,
                 traveler_name=traveler_name, subject=subject, status=OPEN, created_at=at, updated_at=at,
                 waiting_since=at, version=1, message_count=1, booking_id=booking_id,

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from pynamodb.exceptions import UpdateError
 
-from ..core import aws, queues
-from ..core.config import settings
-from ..core.observability import logger, mask_email
+from ..core import queues
+from ..notify.email import send_email
 from ..notify.templates import render_support_email
 
 MESSAGE_TYPE = "support_email"
@@ -48,27 +47,10 @@ def send_answer_email(case_id: str, seq: int) -> bool:
         ANSWERED, {"case_id": case.case_id, "subject": case.subject, "traveler_name": case.traveler_name,
                    "booking_reference": case.booking_reference},
         [{"at": _iso(float(m.at)), "body": m.body} for m in answers])
-    _send(case.traveler_email, subject, text, markup, {"case_id": case_id, "seq": seq})
+    send_email(case.traveler_email, subject, text, markup, {"email_event": ANSWERED, "case_id": case_id, "seq": seq})
     try:
         case.update(actions=[SupportCase.emailed_seq.set(seq)],
                     condition=SupportCase.emailed_seq.does_not_exist() | (SupportCase.emailed_seq < seq))
     except UpdateError:
         pass  # a later answer's email was marked first; this one went out too
     return True
-
-
-def _send(recipient: str, subject: str, text: str, markup: str, log: dict) -> str:
-    log = {"email_event": ANSWERED, **log, "to": mask_email(recipient)}
-    try:
-        response = aws.client("ses").send_email(
-            Source=settings().sender_email, Destination={"ToAddresses": [recipient]},
-            Message={"Subject": {"Data": subject, "Charset": "UTF-8"},
-                     "Body": {"Text": {"Data": text, "Charset": "UTF-8"},
-                              "Html": {"Data": markup, "Charset": "UTF-8"}}})
-    except Exception as error:
-        # SES error messages can quote the address: log the code, never the message.
-        code = getattr(error, "response", {}).get("Error", {}).get("Code", type(error).__name__)
-        logger.warning("support email not sent", extra={**log, "error_code": code})
-        raise
-    logger.info("support email sent", extra={**log, "message_id": response["MessageId"]})
-    return response["MessageId"]

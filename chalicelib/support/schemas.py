@@ -45,7 +45,8 @@ class MessageOut(Output):
     model_config = ConfigDict(extra="forbid", validate_by_name=True, serialize_by_alias=True)
 
     at: str
-    from_: Literal["traveler", "agent"] = Field(alias="from")
+    # "system": the first message of a case the service opened for agents (a failed refund).
+    from_: Literal["traveler", "agent", "system"] = Field(alias="from")
     body: str
 
 

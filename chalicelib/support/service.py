@@ -136,22 +136,50 @@ def open_case(traveler: Principal, *, subject: str, message: str, booking_id: st
     case = domain.open_case(case_id=domain.new_case_id(), traveler_id=traveler.user_id,
                             traveler_email=traveler.email, traveler_name=traveler.name, subject=subject,
                             body=message, at=now, booking_id=booking_id, booking_reference=reference)
+    _create(case, author_id=traveler.user_id)
+    count("SupportCaseOpened")
+    logger.info("support case opened", extra={"case_id": case.case_id, "booking_id": booking_id})
+    return case
+
+
+def open_system_case(*, occurrence: str, traveler_id: str, traveler_email: str, traveler_name: str,
+                     booking_id: str, booking_reference: str, subject: str, message: str) -> bool:
+    """A case in the agents' queue about something that went wrong with a traveler's booking
+    when nobody was waiting for the answer (a refund the provider failed later). It is the
+    traveler's case, so the agent's answer reaches them. One case per `occurrence`: reporting
+    it again is a no-op. True when this call opened it."""
+    case = domain.open_case(case_id=domain.case_id_for(occurrence), traveler_id=traveler_id,
+                            traveler_email=traveler_email, traveler_name=traveler_name, subject=subject,
+                            body=message, at=clock.now(), booking_id=booking_id,
+                            booking_reference=booking_reference, author=domain.SYSTEM)
+    try:
+        _create(case, author_id=domain.SYSTEM)
+    except TransactWriteError as exc:
+        reasons = [getattr(r, "code", None) for r in (exc.cancellation_reasons or ())]
+        if reasons and reasons[0] == "ConditionalCheckFailed":
+            return False  # reported before
+        raise
+    count("SupportSystemCaseOpened")
+    logger.warning("support case opened for agents", extra={"case_id": case.case_id, "booking_id": booking_id,
+                                                            "subject": subject})
+    return True
+
+
+def _create(case: domain.Case, *, author_id: str) -> None:
+    """The case and its first message, in one transaction; the case id must be new."""
     first = case.messages[0]
     tx = transaction()
     tx.save(SupportCase(case.case_id, traveler_id=case.traveler_id, traveler_email=case.traveler_email,
                         traveler_name=case.traveler_name or None, subject=case.subject, status=case.status,
                         booking_id=case.booking_id, booking_reference=case.booking_reference,
-                        created_at=now, updated_at=now, waiting_since=now, version=case.version,
-                        message_count=case.message_count),
+                        created_at=case.created_at, updated_at=case.updated_at, waiting_since=case.waiting_since,
+                        version=case.version, message_count=case.message_count),
             condition=SupportCase.case_id.does_not_exist())
     tx.save(SupportMessage(case.case_id, first.seq, at=first.at, author=first.author,
-                           author_id=traveler.user_id, body=first.body),
+                           author_id=author_id, body=first.body),
             condition=SupportMessage.seq.does_not_exist())
     with tx:
         pass
-    count("SupportCaseOpened")
-    logger.info("support case opened", extra={"case_id": case.case_id, "booking_id": booking_id})
-    return case
 
 
 def get_case(viewer: Principal, case_id: str) -> domain.Case:

@@ -75,7 +75,7 @@ def test_logs_the_send_with_the_address_masked(aws_env, caplog):
 
     message_id = send_booking_email("confirmed", BOOKING)
 
-    [record] = [r for r in caplog.records if r.getMessage() == "booking email sent"]
+    [record] = [r for r in caplog.records if r.getMessage() == "email sent"]
     assert record.to == "a***@example.com"
     assert record.message_id == message_id
     assert record.reference == "K7P2QX" and record.email_event == "confirmed"
@@ -91,7 +91,7 @@ def test_an_unverified_sender_is_refused_and_the_failure_logged_masked(aws_env, 
 
     assert refused.value.response["Error"]["Code"] == "MessageRejected"
     assert sent_messages() == []
-    [record] = [r for r in caplog.records if r.getMessage() == "booking email not sent"]
+    [record] = [r for r in caplog.records if r.getMessage() == "email not sent"]
     assert record.to == "a***@example.com" and record.error_code == "MessageRejected"
     assert not [r for r in caplog.records if "ana.lima@example.com" in str(r.__dict__)]
 

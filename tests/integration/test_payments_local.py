@@ -9,10 +9,10 @@ import pytest
 
 from chalicelib.booking.payments import (AmountExceeded, Authorization, AuthorizationGone, Capture, CaptureFailed,
                                          Declined, IdempotencyKeyReused, InvalidPaymentMethod, InvalidPaymentState,
-                                         PaymentError, PaymentState, UnknownPayment)
+                                         PaymentError, PaymentState, Refund, UnknownPayment)
 from chalicelib.booking.payments.fake import FakePaymentProvider
 from chalicelib.booking.payments.local import TEST_TOKENS, LocalProvider
-from chalicelib.booking.payments.models import LocalPayment, LocalPaymentRequest
+from chalicelib.booking.payments.models import LocalPayment, LocalPaymentRequest, LocalRefund
 
 GOOD_TOKENS = sorted(t for t, b in TEST_TOKENS.items() if not b.decline and not b.capture_fails)
 DECLINING_TOKENS = [("tok_chargeDeclined", "generic_decline"),
@@ -358,6 +358,45 @@ def test_refund_before_capture_is_refused(payments):
 
     with pytest.raises(InvalidPaymentState):
         payments.refund(payment_id, amount=100, idempotency_key="ref-1")
+
+
+def test_retrieve_refund_answers_the_stored_refund_succeeded(payments):
+    payment_id = captured(payments)
+    refund = payments.refund(payment_id, amount=4000, idempotency_key="ref-1")
+
+    assert payments.retrieve_refund(refund.refund_id) == Refund(refund.refund_id, payment_id, 4000, "succeeded")
+
+
+def test_a_refund_stores_one_refund_item_and_its_replay_none(payments):
+    payment_id = captured(payments)
+    refund = payments.refund(payment_id, amount=4000, idempotency_key="ref-1")
+    payments.refund(payment_id, amount=4000, idempotency_key="ref-1")
+
+    refunds = [item for item in all_items() if item["pk"].startswith("refund#")]
+    assert [item["pk"] for item in refunds] == [f"refund#{refund.refund_id}"]
+
+
+def test_retrieve_refund_reads_the_stored_item_rather_than_assuming_success(payments):
+    refund = payments.refund(captured(payments), amount=4000, idempotency_key="ref-1")
+
+    LocalRefund(LocalRefund.key(refund.refund_id)).delete()
+
+    with pytest.raises(UnknownPayment):
+        payments.retrieve_refund(refund.refund_id)
+
+
+def test_a_refused_refund_leaves_no_refund_to_retrieve(payments):
+    payment_id = captured(payments, amount=1000)
+
+    with pytest.raises(AmountExceeded):
+        payments.refund(payment_id, amount=1001, idempotency_key="ref-1")
+
+    assert [item for item in all_items() if item["pk"].startswith("refund#")] == []
+
+
+def test_retrieve_refund_of_an_unknown_refund_is_unknown_payment(payments):
+    with pytest.raises(UnknownPayment):
+        payments.retrieve_refund("re_local_missing")
 
 
 # -- keys, retrieve, unknown payments, storage ------------------------------------------------

@@ -19,8 +19,8 @@ import responses
 
 from chalicelib.booking.payments import (AmountExceeded, AuthorizationGone, Capture, Declined,
                                          IdempotencyKeyReused, InvalidPaymentMethod, InvalidPaymentState,
-                                         PaymentState, ProviderBusy, ProviderUnavailable, UnknownPayment,
-                                         provider, reset_provider)
+                                         PaymentState, ProviderBusy, ProviderUnavailable, Refund,
+                                         UnknownPayment, provider, reset_provider)
 from chalicelib.booking.payments.stripe_provider import StripeProvider
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "stripe"
@@ -321,6 +321,74 @@ def test_a_refund_above_what_is_left_is_refused(stripe_http, stripe_provider):
 
     with pytest.raises(AmountExceeded):
         stripe_provider.refund(PI, amount=15000, idempotency_key="refund-2")
+
+
+def test_a_refund_that_requires_action_is_pending(stripe_http, stripe_provider):
+    body = fixture("refund_create_succeeded")["response"]["body"]
+    body["status"] = "requires_action"
+    replay(stripe_http, "refund_create_succeeded", body_override=body)
+
+    assert stripe_provider.refund(PI, amount=5000, idempotency_key="refund-1").status == "pending"
+
+
+# -- retrieve_refund --------------------------------------------------------------------------
+
+RE = "re_3QkFtbLkdIwHu7ix0mJxZ2Lp"
+
+
+def test_retrieve_refund_reads_the_refund_by_id(stripe_http, stripe_provider):
+    replay(stripe_http, "refund_retrieve_pending")
+
+    stripe_provider.retrieve_refund(RE)
+
+    request = stripe_http.calls[0].request
+    assert (request.method, request.path_url) == ("GET", f"/v1/refunds/{RE}")
+    assert "Idempotency-Key" not in request.headers
+
+
+def test_retrieve_refund_of_a_pending_refund_is_pending(stripe_http, stripe_provider):
+    replay(stripe_http, "refund_retrieve_pending")
+
+    assert stripe_provider.retrieve_refund(RE) == Refund(RE, PI, 5000, "pending")
+
+
+def test_retrieve_refund_of_a_failed_refund_is_failed(stripe_http, stripe_provider):
+    replay(stripe_http, "refund_retrieve_failed")
+
+    assert stripe_provider.retrieve_refund(RE) == Refund(RE, PI, 5000, "failed")
+
+
+@pytest.mark.parametrize("stripe_status, status", [
+    ("requires_action", "pending"), ("succeeded", "succeeded"), ("canceled", "canceled"),
+])
+def test_retrieve_refund_maps_stripes_status_to_the_ports(stripe_http, stripe_provider, stripe_status, status):
+    body = fixture("refund_retrieve_pending")["response"]["body"]
+    body["status"] = stripe_status
+    replay(stripe_http, "refund_retrieve_pending", body_override=body)
+
+    assert stripe_provider.retrieve_refund(RE).status == status
+
+
+def test_retrieve_refund_takes_the_payment_id_from_an_expanded_payment_intent(stripe_http, stripe_provider):
+    body = fixture("refund_retrieve_pending")["response"]["body"]
+    body["payment_intent"] = {"id": PI, "object": "payment_intent", "amount": 12900, "status": "succeeded"}
+    replay(stripe_http, "refund_retrieve_pending", body_override=body)
+
+    assert stripe_provider.retrieve_refund(RE).payment_id == PI
+
+
+def test_retrieve_refund_of_an_unknown_refund_is_unknown_payment(stripe_http, stripe_provider):
+    replay(stripe_http, "refund_retrieve_missing")
+
+    with pytest.raises(UnknownPayment):
+        stripe_provider.retrieve_refund(RE)
+
+
+def test_retrieve_refund_when_stripe_fails_is_provider_unavailable(stripe_http, stripe_provider):
+    stripe_http.add("GET", f"{API}/v1/refunds/{RE}", body=requests.ConnectionError("connection reset"))
+
+    with pytest.raises(ProviderUnavailable):
+        stripe_provider.retrieve_refund(RE)
 
 
 # -- retrieve ---------------------------------------------------------------------------------

@@ -9,21 +9,11 @@ import pytest
 
 from chalicelib.booking import refunds, service
 from chalicelib.booking.models import Booking, LedgerEntry, RefundRecord
-from chalicelib.booking.payments import Refund, reset_provider, use_provider
-from chalicelib.booking.payments.fake import FakePaymentProvider
 from chalicelib.booking.payments.port import AmountExceeded
 from chalicelib.core import clock
 from tests.integration.booking_helpers import hold_a_night, key, make_listing, pay_booking
 
 PRICE = 12000
-
-
-@pytest.fixture
-def fake(aws_env):
-    provider = FakePaymentProvider()
-    use_provider(provider)
-    yield provider
-    reset_provider()
 
 
 @pytest.fixture
@@ -168,13 +158,8 @@ def test_a_cancelled_booking_can_still_be_refunded_what_the_policy_kept(api, tok
     assert Booking.get(confirmed).refunded_amount == PRICE
 
 
-def test_a_pending_refund_is_settled_or_reversed_by_the_providers_event(api, tokens, confirmed, fake, monkeypatch):
-    real = fake.refund
-
-    def pending(payment_id, *, amount, idempotency_key):
-        done = real(payment_id, amount=amount, idempotency_key=idempotency_key)
-        return Refund(done.refund_id, done.payment_id, done.amount, status="pending")
-    monkeypatch.setattr(fake, "refund", pending)
+def test_a_pending_refund_is_settled_or_reversed_by_the_providers_event(api, tokens, confirmed, fake):
+    fake.hold_refunds_pending(times=2)
     first = refund(api, tokens["agent"], confirmed, 3000)
     second = refund(api, tokens["agent"], confirmed, 2000)
     assert first.data["status"] == second.data["status"] == "PENDING"
@@ -220,9 +205,7 @@ def test_a_cancel_waits_while_a_refund_is_in_flight(api, tokens, confirmed, fake
 def test_stripes_refund_updated_event_reverses_a_failed_pending_refund(api, tokens, confirmed, fake, monkeypatch):
     from tests.integration.test_payments_webhooks import SECRET, stripe_signature
 
-    real = fake.refund
-    monkeypatch.setattr(fake, "refund", lambda payment_id, *, amount, idempotency_key: Refund(
-        **{**real(payment_id, amount=amount, idempotency_key=idempotency_key).__dict__, "status": "pending"}))
+    fake.hold_refunds_pending()
     assert refund(api, tokens["agent"], confirmed, 2500).data["status"] == "PENDING"
     [record] = RefundRecord.query(confirmed)
     monkeypatch.setenv("ITINERA_STRIPE_WEBHOOK_SECRET", SECRET)
@@ -233,3 +216,123 @@ def test_stripes_refund_updated_event_reverses_a_failed_pending_refund(api, toke
     assert received.status_code == 200
     assert Booking.get(confirmed).refunded_amount == 0
     assert RefundRecord.get(confirmed, record.refund_key).status == "FAILED"
+
+
+# -- what nobody was waiting for reaches the agents' queue -------------------------------------
+
+
+def queue(api, tokens) -> list[dict]:
+    return api.get("/agent/cases?status=OPEN", token=tokens["agent"]).data["cases"]
+
+
+def sweep_after(seconds: float) -> dict[str, int]:
+    clock.advance(seconds)
+    try:
+        return service.release_expired_holds()
+    finally:
+        clock.reset()
+
+
+def test_a_refund_the_provider_fails_later_opens_one_case_in_the_agents_queue(api, tokens, confirmed, fake):
+    fake.hold_refunds_pending()
+    assert refund(api, tokens["agent"], confirmed, 2500, reason="Noisy room").data["status"] == "PENDING"
+    [record] = RefundRecord.query(confirmed)
+
+    assert refunds.settle_pending(record.provider_refund_id, "failed") == "reversed"
+    assert refunds.settle_pending(record.provider_refund_id, "failed") == "skipped"  # a redelivery
+
+    [case] = queue(api, tokens)
+    booking = api.get(f"/bookings/{confirmed}", token=tokens["agent"]).data
+    assert case["booking_id"] == confirmed and case["booking_reference"] == booking["reference"]
+    thread = api.get(f"/support/cases/{case['case_id']}", token=tokens["agent"]).data["messages"]
+    assert [m["from"] for m in thread] == ["system"]
+    assert "25.00 EUR" in thread[0]["body"] and "Noisy room" in thread[0]["body"]
+
+
+def test_the_travelers_sees_the_case_and_the_agents_answer_reaches_them(api, tokens, confirmed, fake):
+    fake.hold_refunds_pending()
+    refund(api, tokens["agent"], confirmed, 2500)
+    [record] = RefundRecord.query(confirmed)
+    refunds.settle_pending(record.provider_refund_id, "canceled")
+    [case] = api.get("/me/support/cases", token=tokens["traveler"]).data["cases"]
+
+    answered = api.post(f"/support/cases/{case['case_id']}/messages", {"body": "We refunded it again."},
+                        token=tokens["agent"])
+    assert answered.status_code == 201 and answered.data["status"] == "WAITING_ON_TRAVELER"
+
+
+def test_a_pending_refund_whose_event_never_comes_is_settled_by_the_sweeper(api, tokens, confirmed, fake):
+    fake.hold_refunds_pending()
+    refund(api, tokens["agent"], confirmed, 2500)
+    [record] = RefundRecord.query(confirmed)
+
+    assert sweep_after(refunds.PENDING_CHECK_SECONDS + 1)["refunds_settled"] == 0  # still pending there
+    fake.settle_refund(record.provider_refund_id, "succeeded")
+    assert sweep_after(refunds.PENDING_CHECK_SECONDS * 2 + 2)["refunds_settled"] == 1
+
+    assert RefundRecord.get(confirmed, record.refund_key).status == "SUCCEEDED"
+    assert Booking.get(confirmed).refunded_amount == 2500
+
+
+def test_a_pending_refund_the_sweeper_finds_failed_is_reversed_and_queued(api, tokens, confirmed, fake):
+    fake.hold_refunds_pending()
+    refund(api, tokens["agent"], confirmed, 2500)
+    [record] = RefundRecord.query(confirmed)
+    fake.settle_refund(record.provider_refund_id, "failed")
+
+    assert sweep_after(refunds.PENDING_CHECK_SECONDS + 1)["refunds_settled"] == 1
+
+    assert Booking.get(confirmed).refunded_amount == 0 and Booking.get(confirmed).refund_room == PRICE
+    assert len(queue(api, tokens)) == 1
+
+
+def test_a_pending_check_the_provider_does_not_answer_is_asked_again(api, tokens, confirmed, fake):
+    fake.hold_refunds_pending()
+    refund(api, tokens["agent"], confirmed, 2500)
+    [record] = RefundRecord.query(confirmed)
+    fake.settle_refund(record.provider_refund_id, "succeeded")
+    fake.fail_next("retrieve_refund")
+
+    assert sweep_after(refunds.PENDING_CHECK_SECONDS + 1)["refunds_settled"] == 0
+    assert sweep_after(refunds.PENDING_CHECK_SECONDS + 1)["refunds_settled"] == 1
+
+
+def test_a_refund_that_failed_before_its_lost_answer_was_replayed_refunds_nothing(api, tokens, confirmed, fake):
+    fake.hold_refunds_pending()
+    fake.lose_next_answer("refund")
+    headers = key()
+    assert refund(api, tokens["agent"], confirmed, 4000, headers=headers).status_code == 503
+    [refund_id] = fake.payment(Booking.get(confirmed).payment_id).refund_ids
+    fake.settle_refund(refund_id, "failed")
+
+    retried = refund(api, tokens["agent"], confirmed, 4000, headers=headers)
+
+    assert retried.status_code == 409 and retried.data["error"]["code"] == "INVALID_STATE"
+    assert ledger_refunds(confirmed) == 0 and Booking.get(confirmed).refund_room == PRICE
+
+
+def test_a_refusal_met_by_the_sweeper_opens_a_case(api, tokens, confirmed, fake):
+    fake.fail_next("refund")
+    assert refund(api, tokens["agent"], confirmed, 4000).status_code == 503
+    fake.fail_next("refund", error=AmountExceeded("Not that much is left."))
+
+    assert sweep_after(refunds.RESUME_AFTER_SECONDS + 1)["refunds_resumed"] == 1
+
+    assert RefundRecord.query(confirmed).next().status == "FAILED"
+    [case] = queue(api, tokens)
+    assert case["subject"] == "A refund was refused"
+
+
+def test_money_refunded_outside_itinera_brings_the_refund_room_down_to_the_providers(api, tokens, confirmed, fake):
+    payment_id = Booking.get(confirmed).payment_id
+    fake.refund(payment_id, amount=9000, idempotency_key="from-the-stripe-dashboard")
+
+    refused = refund(api, tokens["agent"], confirmed, 5000)
+
+    assert refused.status_code == 409 and refused.data["error"]["code"] == "REFUND_EXCEEDS_CAPTURED"
+    assert Booking.get(confirmed).refund_room == PRICE - 9000
+    assert refund(api, tokens["agent"], confirmed, PRICE - 9000 + 1).status_code == 409
+    audit = api.get(f"/bookings/{confirmed}/audit", token=tokens["agent"]).data["entries"]
+    aligned = [e for e in audit if e["action"] == "refund_room_aligned"]
+    assert len(aligned) == 1 and aligned[0]["amount"]["amount"] == 9000
+    assert [c["subject"] for c in queue(api, tokens)] == ["The payment provider holds less than our ledger"]

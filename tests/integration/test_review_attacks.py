@@ -6,22 +6,13 @@ import time
 import pytest
 
 from chalicelib.booking import confirmation, domain, records, service
-from chalicelib.booking.payments import reset_provider, use_provider
 from chalicelib.booking.payments.fake import FakePaymentProvider
-from tests.integration.booking_helpers import day, hold_a_night, hold_body, key, make_listing, pay_booking
+from tests.integration.booking_helpers import hold_a_night, make_listing, pay_booking
 
 
 @pytest.fixture
 def hotel(api, tokens):
     return make_listing(api, tokens["vendor"], kind="hotel", capacity=5, price=12000)
-
-
-@pytest.fixture
-def fake(aws_env):
-    provider = FakePaymentProvider()
-    use_provider(provider)
-    yield provider
-    reset_provider()
 
 
 def hold(api, tokens, hotel, offset: int = 2) -> str:

@@ -35,4 +35,5 @@ def test_sweeper_entry_point_runs(client):
         "version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event", "source": "aws.events",
         "account": "123456789012", "time": "2027-01-01T00:00:00Z", "region": "us-east-1",
         "resources": [], "detail": {}})
-    assert response.payload == {"expired": 0, "redriven": 0, "settled": 0, "cleaned": 0, "refunds_resumed": 0}
+    assert response.payload == {"expired": 0, "redriven": 0, "settled": 0, "cleaned": 0, "refunds_resumed": 0,
+                                "refunds_settled": 0}

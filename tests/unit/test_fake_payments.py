@@ -11,7 +11,7 @@ from chalicelib.booking.payments.local import TEST_TOKENS
 from chalicelib.booking.payments.port import (AmountExceeded, Authorization, AuthorizationGone, Capture,
                                               CaptureFailed, Declined, IdempotencyKeyReused,
                                               InvalidPaymentMethod, InvalidPaymentState, PaymentState,
-                                              ProviderBusy, ProviderUnavailable, UnknownPayment)
+                                              ProviderBusy, ProviderUnavailable, Refund, UnknownPayment)
 
 GOOD_TOKENS = sorted(t for t, b in TEST_TOKENS.items() if not b.decline and not b.capture_fails)
 DECLINING_TOKENS = sorted((t, b.decline) for t, b in TEST_TOKENS.items() if b.decline)
@@ -273,6 +273,18 @@ def test_refunding_an_uncaptured_payment_is_an_invalid_state(fake):
         fake.refund(payment_id, amount=100, idempotency_key="ref-1")
 
 
+def test_retrieve_refund_answers_a_refund_succeeded(fake):
+    payment_id = captured(fake)
+    refund = fake.refund(payment_id, amount=5000, idempotency_key="ref-1")
+
+    assert fake.retrieve_refund(refund.refund_id) == Refund(refund.refund_id, payment_id, 5000, "succeeded")
+
+
+def test_retrieve_refund_of_an_unknown_refund_is_unknown_payment(fake):
+    with pytest.raises(UnknownPayment):
+        fake.retrieve_refund("re_missing")
+
+
 @pytest.mark.parametrize("call", [
     lambda f: f.confirm("pi_missing", payment_method="tok_visa", idempotency_key="k"),
     lambda f: f.capture("pi_missing", amount=1, idempotency_key="k"),
@@ -395,6 +407,144 @@ def test_a_captured_payment_cannot_expire(fake):
 
     with pytest.raises(InvalidPaymentState):
         fake.expire_authorization(payment_id)
+
+
+# -- pending refunds, settled later -------------------------------------------------------------
+
+def test_a_held_refund_answers_pending(fake):
+    payment_id = captured(fake)
+    fake.hold_refunds_pending()
+
+    refund = fake.refund(payment_id, amount=5000, idempotency_key="ref-1")
+
+    assert refund.status == "pending"
+    assert fake.retrieve_refund(refund.refund_id).status == "pending"
+
+
+def test_holding_refunds_pending_holds_only_the_next_times_refunds(fake):
+    payment_id = captured(fake)
+    fake.hold_refunds_pending(times=2)
+
+    statuses = [fake.refund(payment_id, amount=100, idempotency_key=f"ref-{i}").status for i in range(3)]
+
+    assert statuses == ["pending", "pending", "succeeded"]
+
+
+def test_a_refused_refund_does_not_use_up_a_hold(fake):
+    payment_id = captured(fake, amount=1000)
+    fake.hold_refunds_pending()
+    with pytest.raises(AmountExceeded):
+        fake.refund(payment_id, amount=1001, idempotency_key="ref-1")
+
+    assert fake.refund(payment_id, amount=1000, idempotency_key="ref-2").status == "pending"
+
+
+def test_a_pending_refund_counts_as_refunded(fake):
+    payment_id = captured(fake, amount=10000)
+    fake.hold_refunds_pending()
+    fake.refund(payment_id, amount=6000, idempotency_key="ref-1")
+
+    assert fake.retrieve(payment_id).refunded_amount == 6000
+    with pytest.raises(AmountExceeded):
+        fake.refund(payment_id, amount=4001, idempotency_key="ref-2")
+
+
+def test_settling_a_pending_refund_succeeded_keeps_it_refunded(fake):
+    payment_id = captured(fake)
+    fake.hold_refunds_pending()
+    refund = fake.refund(payment_id, amount=5000, idempotency_key="ref-1")
+
+    fake.settle_refund(refund.refund_id, "succeeded")
+
+    assert fake.retrieve_refund(refund.refund_id).status == "succeeded"
+    assert fake.retrieve(payment_id).refunded_amount == 5000
+
+
+@pytest.mark.parametrize("status", ["failed", "canceled"])
+def test_a_refund_that_fails_or_is_canceled_gives_its_amount_back_to_the_payment(fake, status):
+    payment_id = captured(fake)
+    fake.hold_refunds_pending()
+    refund = fake.refund(payment_id, amount=5000, idempotency_key="ref-1")
+
+    fake.settle_refund(refund.refund_id, status)
+
+    assert fake.retrieve_refund(refund.refund_id).status == status
+    assert fake.retrieve(payment_id).refunded_amount == 0
+
+
+def test_the_amount_of_a_failed_refund_can_be_refunded_again(fake):
+    payment_id = captured(fake, amount=10000)
+    fake.hold_refunds_pending()
+    failed = fake.refund(payment_id, amount=10000, idempotency_key="ref-1")
+    fake.settle_refund(failed.refund_id, "failed")
+
+    again = fake.refund(payment_id, amount=10000, idempotency_key="ref-2")
+
+    assert again.status == "succeeded"
+    assert fake.retrieve(payment_id).refunded_amount == 10000
+
+
+def test_a_replayed_refund_answers_the_refunds_status_now(fake):
+    payment_id = captured(fake)
+    fake.hold_refunds_pending()
+    first = fake.refund(payment_id, amount=5000, idempotency_key="ref-1")
+    fake.settle_refund(first.refund_id, "failed")
+
+    again = fake.refund(payment_id, amount=5000, idempotency_key="ref-1")
+
+    assert again == Refund(first.refund_id, payment_id, 5000, "failed")
+    assert fake.retrieve(payment_id).refunded_amount == 0
+
+
+def test_a_settled_refund_cannot_settle_again(fake):
+    payment_id = captured(fake)
+    fake.hold_refunds_pending()
+    refund = fake.refund(payment_id, amount=5000, idempotency_key="ref-1")
+    fake.settle_refund(refund.refund_id, "failed")
+
+    with pytest.raises(InvalidPaymentState):
+        fake.settle_refund(refund.refund_id, "failed")
+    assert fake.retrieve(payment_id).refunded_amount == 0
+
+
+def test_a_refund_that_succeeded_at_once_cannot_be_settled(fake):
+    refund = fake.refund(captured(fake), amount=5000, idempotency_key="ref-1")
+
+    with pytest.raises(InvalidPaymentState):
+        fake.settle_refund(refund.refund_id, "failed")
+
+
+@pytest.mark.parametrize("status", ["pending", "requires_action", "refunded"])
+def test_settle_refund_refuses_a_status_a_refund_cannot_settle_as(fake, status):
+    payment_id = captured(fake)
+    fake.hold_refunds_pending()
+    refund = fake.refund(payment_id, amount=5000, idempotency_key="ref-1")
+
+    with pytest.raises(ValueError):
+        fake.settle_refund(refund.refund_id, status)
+
+
+def test_settling_an_unknown_refund_is_unknown_payment(fake):
+    with pytest.raises(UnknownPayment):
+        fake.settle_refund("re_missing", "succeeded")
+
+
+def test_fail_next_can_target_retrieve_refund(fake):
+    refund = fake.refund(captured(fake), amount=5000, idempotency_key="ref-1")
+    fake.fail_next("retrieve_refund")
+
+    with pytest.raises(ProviderUnavailable):
+        fake.retrieve_refund(refund.refund_id)
+    assert fake.retrieve_refund(refund.refund_id).status == "succeeded"
+
+
+def test_lose_next_answer_can_target_retrieve_refund(fake):
+    refund = fake.refund(captured(fake), amount=5000, idempotency_key="ref-1")
+    fake.lose_next_answer("retrieve_refund")
+
+    with pytest.raises(ProviderUnavailable):
+        fake.retrieve_refund(refund.refund_id)
+    assert fake.calls["retrieve_refund"] == 1
 
 
 # -- the provider's side, for invariant checks -------------------------------------------------

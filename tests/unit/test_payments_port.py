@@ -18,8 +18,8 @@ PORT_METHODS = sorted(name for name, member in vars(PaymentProvider).items()
                       if inspect.isfunction(member) and not name.startswith("_"))
 
 
-def test_the_port_is_create_confirm_capture_void_refund_retrieve_and_accepts():
-    assert PORT_METHODS == ["accepts", "capture", "confirm", "create", "refund", "retrieve", "void"]
+def test_the_port_is_create_confirm_capture_void_refund_retrieve_retrieve_refund_and_accepts():
+    assert PORT_METHODS == ["accepts", "capture", "confirm", "create", "refund", "retrieve", "retrieve_refund", "void"]
 
 
 @pytest.mark.parametrize("adapter", ADAPTERS, ids=lambda a: a.__name__)

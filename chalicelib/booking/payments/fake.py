@@ -10,6 +10,8 @@ capture), without DynamoDB, and lets a test reach into the provider's side:
     fake.fail_next("confirm", error=ProviderBusy)     # ... or another error
     fake.lose_next_answer("confirm")                  # authorize, then raise ProviderUnavailable
     fake.expire_authorization(payment_id)             # voided behind our back
+    fake.hold_refunds_pending(times=2)                # the next 2 refunds answer "pending"
+    fake.settle_refund(refund_id, "failed")           # ... until settled ("failed": money stays)
     fake.calls["capture"]                             # how many capture calls arrived
     fake.payments()                                   # every payment, to check invariants
 
@@ -19,19 +21,22 @@ provider with idempotency keys.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, TypeVar
 
 from .local import TEST_TOKENS, check_amount, check_capturable, check_currency, declined
-from .port import (AUTHORIZED, CAPTURED, CREATED, VOIDED, AmountExceeded, Authorization,
-                   AuthorizationGone, Capture, IdempotencyKeyReused, InvalidPaymentMethod,
-                   InvalidPaymentState, PaymentError, PaymentState, ProviderUnavailable, Refund,
-                   UnknownPayment)
+from .port import (AUTHORIZED, CAPTURED, CREATED, REFUND_CANCELED, REFUND_FAILED, REFUND_PENDING,
+                   REFUND_SUCCEEDED, VOIDED, AmountExceeded, Authorization, AuthorizationGone,
+                   Capture, IdempotencyKeyReused, InvalidPaymentMethod, InvalidPaymentState,
+                   PaymentError, PaymentState, ProviderUnavailable, Refund, UnknownPayment)
 
 # The calls `fail_next` and `lose_next_answer` can target (`accepts` only answers a question).
-OPERATIONS = ("create", "confirm", "capture", "void", "refund", "retrieve")
+OPERATIONS = ("create", "confirm", "capture", "void", "refund", "retrieve", "retrieve_refund")
+# How a pending refund can end (`settle_refund`).
+SETTLED_REFUND_STATES = (REFUND_SUCCEEDED, REFUND_FAILED, REFUND_CANCELED)
 
 T = TypeVar("T")
 
@@ -90,6 +95,8 @@ class FakePaymentProvider:
     def __init__(self) -> None:
         self._lock = threading.RLock()
         self._payments: dict[str, _Payment] = {}
+        self._refunds: dict[str, Refund] = {}  # each refund with its status now
+        self._refunds_to_hold = 0  # how many of the next refunds answer pending
         self._requests: dict[tuple[str, str], _Request] = {}
         self._failures: dict[str, list[Callable[[], PaymentError]]] = {}
         self._lost_answers: Counter[str] = Counter()
@@ -133,6 +140,27 @@ class FakePaymentProvider:
             if payment.status == CAPTURED:
                 raise InvalidPaymentState(f"Payment {payment_id} is captured; it cannot expire.")
             payment.status = VOIDED
+
+    def hold_refunds_pending(self, times: int = 1) -> None:
+        """The next `times` refunds answer status "pending", as a Stripe refund the card network
+        has not settled yet; `settle_refund` decides how each ends. Refused refunds and replays
+        do not count."""
+        with self._lock:
+            self._refunds_to_hold += times
+
+    def settle_refund(self, refund_id: str, status: str) -> None:
+        """Settle a pending refund as the provider would later: "succeeded", or "failed" /
+        "canceled". A failed or canceled refund gave nothing back (at Stripe its money stays with
+        the merchant), so the payment's refunded amount goes back down and can be refunded again."""
+        if status not in SETTLED_REFUND_STATES:
+            raise ValueError(f"A refund settles as one of {', '.join(SETTLED_REFUND_STATES)}, not {status!r}")
+        with self._lock:
+            refund = self._refund(refund_id)
+            if refund.status != REFUND_PENDING:
+                raise InvalidPaymentState(f"Refund {refund_id} is {refund.status}; only a pending one settles.")
+            if status != REFUND_SUCCEEDED:
+                self._payments[refund.payment_id].refunded_amount -= refund.amount
+            self._refunds[refund_id] = dataclasses.replace(refund, status=status)
 
     def payments(self) -> list[RecordedPayment]:
         """Every payment, in the order they were created."""
@@ -240,15 +268,17 @@ class FakePaymentProvider:
             fingerprint = (payment_id, amount)
             previous = self._previous("refund", idempotency_key, fingerprint)
             if previous is not None:
-                return previous.answer
+                return self._refunds[previous.answer.refund_id]  # as it is now: it may have settled
             payment = self._payment(payment_id)
             if payment.status != CAPTURED:
                 raise InvalidPaymentState(f"A {payment.status} payment cannot be refunded.")
             left = payment.captured_amount - payment.refunded_amount
             if amount > left:
                 raise AmountExceeded(f"Cannot refund {amount}: {left} of {payment.captured_amount} is left.")
+            # A pending refund counts as refunded until it fails, as at Stripe.
             payment.refunded_amount += amount
-            refund = Refund(self._new_id("re_fake"), payment_id, amount)
+            refund = Refund(self._new_id("re_fake"), payment_id, amount, self._next_refund_status())
+            self._refunds[refund.refund_id] = refund
             payment.refund_ids.append(refund.refund_id)
             self._requests["refund", idempotency_key] = _Request(fingerprint, refund)
             return refund
@@ -257,6 +287,9 @@ class FakePaymentProvider:
 
     def retrieve(self, payment_id: str) -> PaymentState:
         return self._call("retrieve", lambda: self._payment(payment_id).record().state)
+
+    def retrieve_refund(self, refund_id: str) -> Refund:
+        return self._call("retrieve_refund", lambda: self._refund(refund_id))
 
     # -- inside ----------------------------------------------------------------------------
 
@@ -292,6 +325,18 @@ class FakePaymentProvider:
             return self._payments[payment_id]
         except KeyError:
             raise UnknownPayment(f"No payment {payment_id}.") from None
+
+    def _refund(self, refund_id: str) -> Refund:
+        try:
+            return self._refunds[refund_id]
+        except KeyError:
+            raise UnknownPayment(f"No refund {refund_id}.") from None
+
+    def _next_refund_status(self) -> str:
+        if self._refunds_to_hold > 0:
+            self._refunds_to_hold -= 1
+            return REFUND_PENDING
+        return REFUND_SUCCEEDED
 
     def _new_id(self, prefix: str) -> str:
         self._ids[prefix] += 1

@@ -8,11 +8,12 @@ payment's state now), manual capture of at most the authorized amount, void by i
 not yet captured, refunds of at most the captured amount.
 
 Each call that changes something is one DynamoDB transaction: the request record
-(`attribute_not_exists`) plus the conditional transition of the payment. When the transaction is
-cancelled we read the request and the payment to say why: a repeated key replays, a payment
-already where the call wanted it answers as done (a voided payment voided again, a captured one
-captured again), anything else is the matching port error. `confirm` first reads the payment for
-its amount and currency (they never change after `create`); the transaction still decides.
+(`attribute_not_exists`) plus the conditional transition of the payment (and a refund's own
+item, which `retrieve_refund` reads). When the transaction is cancelled we read the request and
+the payment to say why: a repeated key replays, a payment already where the call wanted it
+answers as done (a voided payment voided again, a captured one captured again), anything else
+is the matching port error. `confirm` first reads the payment for its amount and currency (they
+never change after `create`); the transaction still decides.
 
 `TEST_TOKENS` is the one table of test tokens: `FakePaymentProvider` answers them the same way.
 """
@@ -23,18 +24,20 @@ import json
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist, PynamoDBException, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from ...core.observability import logger
-from .models import LocalPayment, LocalPaymentRequest
-from .port import (AUTHORIZED, CAPTURED, CREATED, VOIDED, AmountExceeded, Authorization,
-                   AuthorizationGone, Capture, CaptureFailed, Declined, IdempotencyKeyReused,
-                   InvalidPaymentMethod, InvalidPaymentState, PaymentState, ProviderUnavailable,
-                   Refund, UnknownPayment)
+from .models import LocalPayment, LocalPaymentRequest, LocalRefund
+from .port import (AUTHORIZED, CAPTURED, CREATED, REFUND_SUCCEEDED, VOIDED, AmountExceeded,
+                   Authorization, AuthorizationGone, Capture, CaptureFailed, Declined,
+                   IdempotencyKeyReused, InvalidPaymentMethod, InvalidPaymentState, PaymentState,
+                   ProviderUnavailable, Refund, UnknownPayment)
+
+M = TypeVar("M", LocalPayment, LocalRefund)
 
 
 @dataclass(frozen=True)
@@ -243,12 +246,16 @@ class LocalProvider:
             LocalPaymentRequest.key("refund", idempotency_key), operation="refund",
             fingerprint=_fingerprint(payment_id=payment_id, amount=amount), outcome="ok",
             payment_id=payment_id, amount=amount, result_id=refund_id, created_at=_now())
+        # Local refunds settle at once; the item is what `retrieve_refund` answers from.
+        refund = LocalRefund(LocalRefund.key(refund_id), refund_id=refund_id, payment_id=payment_id,
+                             amount=amount, status=REFUND_SUCCEEDED, created_at=_now())
 
         def write(t: TransactWrite) -> None:
             t.update(LocalPayment(LocalPayment.key(payment_id)), actions=[
                 LocalPayment.refunded_amount.add(amount), LocalPayment.refundable.add(-amount),
                 LocalPayment.updated_at.set(_now()),
             ], condition=(LocalPayment.status == CAPTURED) & (LocalPayment.refundable >= amount))
+            t.save(refund, condition=LocalRefund.pk.does_not_exist())
 
         def explain() -> None:
             payment = _payment(payment_id)
@@ -269,6 +276,10 @@ class LocalProvider:
         payment = _payment(payment_id)
         return PaymentState(payment_id, payment.status, int(payment.amount),
                             int(payment.captured_amount or 0), int(payment.refunded_amount or 0))
+
+    def retrieve_refund(self, refund_id: str) -> Refund:
+        refund = _refund(refund_id)
+        return Refund(refund.refund_id, refund.payment_id, int(refund.amount), refund.status)
 
     # -- the one transaction shape every call uses -----------------------------------------
 
@@ -370,10 +381,19 @@ def _request(key: str) -> LocalPaymentRequest | None:
 
 
 def _payment(payment_id: str) -> LocalPayment:
+    return _stored(LocalPayment, LocalPayment.key(payment_id), f"No payment {payment_id}.")
+
+
+def _refund(refund_id: str) -> LocalRefund:
+    return _stored(LocalRefund, LocalRefund.key(refund_id), f"No refund {refund_id}.")
+
+
+def _stored(model: type[M], pk: str, missing: str) -> M:
+    """An item as stored now; a missing one is the port's UnknownPayment."""
     try:
-        return LocalPayment.get(LocalPayment.key(payment_id), consistent_read=True)
+        return model.get(pk, consistent_read=True)
     except DoesNotExist:
-        raise UnknownPayment(f"No payment {payment_id}.") from None
+        raise UnknownPayment(missing) from None
     except PynamoDBException as exc:
         raise ProviderUnavailable("The local payment store failed.") from exc
 

@@ -1,6 +1,6 @@
 """Storage of the payments package: the local provider's ledger and Stripe's delivered events.
 
-`local_payments` holds two kinds of item under one string hash key `pk`:
+`local_payments` holds three kinds of item under one string hash key `pk`:
 
 - `payment#<payment_id>` (`LocalPayment`): the state of one payment, from `create` on. Every
   transition is an update conditioned on the current state (confirm only from created, capture
@@ -9,9 +9,11 @@
 - `request#<operation>#<idempotency key>` (`LocalPaymentRequest`): the fingerprint and result of
   one provider call. It is put with `attribute_not_exists(pk)` in the same transaction as the
   transition it guards, so a repeated key finds the first result instead of moving money again.
+- `refund#<refund_id>` (`LocalRefund`): one refund, put with `attribute_not_exists(pk)` in the
+  refund's transaction, so `retrieve_refund` reads what was done rather than assuming it.
 
-Both classes describe the same table; only `LocalPayment` is listed in infra/resources.py (the
-table is created once, from its key schema).
+All three classes describe the same table; only `LocalPayment` is listed in infra/resources.py
+(the table is created once, from its key schema).
 """
 from __future__ import annotations
 
@@ -74,6 +76,21 @@ class LocalPaymentRequest(_LocalPaymentsTable):
         if not idempotency_key:
             raise ValueError("an idempotency key is required")
         return f"request#{operation}#{idempotency_key}"
+
+
+class LocalRefund(_LocalPaymentsTable):
+    """One refund the local provider made. Local refunds settle at once: status is always
+    "succeeded" (port.REFUND_SUCCEEDED), stored so a reader learns it from the ledger."""
+
+    refund_id = UnicodeAttribute()
+    payment_id = UnicodeAttribute()
+    amount = NumberAttribute()
+    status = UnicodeAttribute()  # port.REFUND_STATES
+    created_at = NumberAttribute()
+
+    @staticmethod
+    def key(refund_id: str) -> str:
+        return f"refund#{refund_id}"
 
 
 class StripeEvent(Model):

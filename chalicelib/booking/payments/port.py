@@ -38,13 +38,22 @@ class Capture:
     capture_id: str
 
 
+# A refund's status (Refund.status). pending: the provider has not settled it yet (Stripe's
+# requires_action too); it ends succeeded, or failed/canceled, and then the money stays with us.
+REFUND_PENDING, REFUND_SUCCEEDED = "pending", "succeeded"
+REFUND_FAILED, REFUND_CANCELED = "failed", "canceled"
+REFUND_STATES = (REFUND_PENDING, REFUND_SUCCEEDED, REFUND_FAILED, REFUND_CANCELED)
+
+
 @dataclass(frozen=True)
 class Refund:
+    """`refund`'s and `retrieve_refund`'s answer. `status` is one of REFUND_STATES: "pending",
+    "succeeded", "failed" or "canceled". Stripe refunds can be pending before they settle; the
+    local provider's always succeed."""
     refund_id: str
     payment_id: str
     amount: int
-    # Stripe refunds can be "pending" before they settle; the local provider's always succeed.
-    status: str = "succeeded"
+    status: str = REFUND_SUCCEEDED
 
 
 class PaymentError(Exception):
@@ -173,6 +182,12 @@ class PaymentProvider(Protocol):
 
     def retrieve(self, payment_id: str) -> PaymentState:
         """The payment as the provider knows it now. Raises UnknownPayment, ProviderUnavailable."""
+        ...
+
+    def retrieve_refund(self, refund_id: str) -> Refund:
+        """A refund as the provider knows it now (a pending refund settles later: succeeded, or
+        failed/canceled and the money stays with us). Raises UnknownPayment (no such refund),
+        ProviderUnavailable."""
         ...
 
 

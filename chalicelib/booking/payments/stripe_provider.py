@@ -4,9 +4,9 @@ create = create a PaymentIntent with `capture_method=manual`, cards only, not co
 no money; status `requires_payment_method`); confirm = confirm it with the payment method (funds
 held, status `requires_capture`); capture = capture it with `amount_to_capture`; void = cancel it
 by id; refund = create a Refund for the PaymentIntent; retrieve = read it (with its latest
-charge, for the refunded amount). Our idempotency keys become Stripe's `Idempotency-Key` headers
-(scoped per operation), so Stripe replays the first answer of a retry and refuses a key reused
-with other parameters.
+charge, for the refunded amount); retrieve_refund = read a Refund by id. Our idempotency keys
+become Stripe's `Idempotency-Key` headers (scoped per operation), so Stripe replays the first
+answer of a retry and refuses a key reused with other parameters.
 
 A replayed confirm (`Idempotent-Replayed: true`) is Stripe's first answer, possibly days old:
 we read the PaymentIntent and answer from what it is now, so an authorization cancelled or
@@ -22,10 +22,11 @@ from contextlib import contextmanager
 from typing import Any, Iterator
 
 from ...core.observability import logger
-from .port import (AUTHORIZED, CAPTURED, CREATED, VOIDED, AmountExceeded, Authorization,
-                   AuthorizationGone, Capture, CaptureFailed, Declined, IdempotencyKeyReused,
-                   InvalidPaymentMethod, InvalidPaymentState, PaymentError, PaymentState,
-                   ProviderBusy, ProviderUnavailable, Refund, UnknownPayment, scoped_key)
+from .port import (AUTHORIZED, CAPTURED, CREATED, REFUND_CANCELED, REFUND_FAILED, REFUND_PENDING,
+                   REFUND_SUCCEEDED, VOIDED, AmountExceeded, Authorization, AuthorizationGone,
+                   Capture, CaptureFailed, Declined, IdempotencyKeyReused, InvalidPaymentMethod,
+                   InvalidPaymentState, PaymentError, PaymentState, ProviderBusy,
+                   ProviderUnavailable, Refund, UnknownPayment, scoped_key)
 
 API_KEY_VARIABLE = "ITINERA_STRIPE_API_KEY"
 
@@ -38,6 +39,15 @@ STATUS_OF_INTENT = {
     "requires_capture": AUTHORIZED,
     "succeeded": CAPTURED,
     "canceled": VOIDED,  # by us, by Stripe after the authorization expired, or too many confirms
+}
+# A Refund's status in the port's words (Refund.status).
+STATUS_OF_REFUND = {
+    "pending": REFUND_PENDING,
+    # The customer must act (some non-card methods); like pending, it is not settled yet.
+    "requires_action": REFUND_PENDING,
+    "succeeded": REFUND_SUCCEEDED,
+    "failed": REFUND_FAILED,
+    "canceled": REFUND_CANCELED,
 }
 _PAYMENT_METHOD_PREFIXES = ("pm_", "tok_")
 # A confirm that leaves the PaymentIntent here did not authorize it (a decline, or 3-D Secure).
@@ -129,7 +139,7 @@ class StripeProvider:
                 options={"idempotency_key": scoped_key("refund", idempotency_key)})
         logger.info("payment refunded", extra={"payment_id": payment_id, "amount": refund.amount,
                                                "refund_id": refund.id, "status": refund.status})
-        return Refund(refund.id, payment_id, refund.amount, refund.status or "pending")
+        return Refund(refund.id, payment_id, refund.amount, _refund_status(refund))
 
     def retrieve(self, payment_id: str) -> PaymentState:
         intent = self._fetch(payment_id)
@@ -139,6 +149,11 @@ class StripeProvider:
         charge = intent.latest_charge
         refunded = 0 if isinstance(charge, str) or charge is None else (charge.amount_refunded or 0)
         return PaymentState(intent.id, status, intent.amount, intent.amount_received, refunded)
+
+    def retrieve_refund(self, refund_id: str) -> Refund:
+        with self._errors("retrieve_refund"):
+            refund = self._client.v1.refunds.retrieve(refund_id)
+        return Refund(refund.id, _object_id(refund.payment_intent), refund.amount, _refund_status(refund))
 
     # -- Stripe ----------------------------------------------------------------------------
 
@@ -190,6 +205,20 @@ def _status(intent: Any) -> str:
         return STATUS_OF_INTENT[intent.status]
     except KeyError:
         raise PaymentError(f"Stripe reported an unknown PaymentIntent status {intent.status!r}.") from None
+
+
+def _refund_status(refund: Any) -> str:
+    if not refund.status:
+        return REFUND_PENDING  # not settled as far as we can tell: never claim money went back
+    try:
+        return STATUS_OF_REFUND[refund.status]
+    except KeyError:
+        raise PaymentError(f"Stripe reported an unknown Refund status {refund.status!r}.") from None
+
+
+def _object_id(value: Any) -> str:
+    """The id of a field Stripe sends as an id, or as the object when it is expanded."""
+    return (value if isinstance(value, str) else getattr(value, "id", "")) or ""
 
 
 def _replayed(resource: Any) -> bool:
