@@ -22,7 +22,9 @@ UNSETTLED = {"CONFIRMING", "CANCELLING"}
 SETTLED = {"CONFIRMED", "CANCELLED", "EXPIRED", "FAILED"}
 # Digit groups split by one space or dash, not glued to a longer token (ids, UUIDs); every run
 # of whole groups holding 13-19 digits is a candidate ("4242 4242 4242 4242 2027" holds a card).
-_DIGITS = re.compile(r"(?<![0-9A-Za-z_])(?<![0-9A-Za-z_]-)[0-9]+(?:[ \-][0-9]+)*(?![0-9A-Za-z])")
+# (A UUID whose first groups are all digits, "29593375-5418-4831-ac60-...", is an id: a run
+# followed by a dash and more of the token is glued to it too.)
+_DIGITS = re.compile(r"(?<![0-9A-Za-z_])(?<![0-9A-Za-z_]-)[0-9]+(?:[ \-][0-9]+)*(?![0-9A-Za-z])(?!-[0-9A-Za-z])")
 # Epoch milliseconds (Powertools' metric timestamps) are 13 digits and pass Luhn one time in ten;
 # a number within a year of now is a timestamp of this run, not a card.
 _YEAR_MS = 366 * 24 * 3600 * 1000
