@@ -18,7 +18,7 @@ from .audit import audit_entry, staff_actor
 from .notifications import enqueue_email
 from .payment_cleanup import release_unkept_payments
 from .payments import provider as payment_provider
-from .payments.port import AmountExceeded, AuthorizationGone, InvalidPaymentState
+from .payments.port import REFUND_PENDING, AmountExceeded, AuthorizationGone, InvalidPaymentState
 from .transactions import PUT
 from .views import STAFF, iso
 
@@ -108,10 +108,15 @@ def process_cancellation(booking_id: str, now: float | None = None, *, by: str =
     booking = records.load(booking_id)
     if booking is None or booking.status != domain.CANCELLING:
         return "skipped"
-    refund, refund_id = booking.cancellation_refund_now(now), None
+    refund, refund_id, pending = booking.cancellation_refund_now(now), None, False
     if refund > 0:
-        refund, refund_id = _refund(booking, refund)
-    result = lifecycle.apply(booking, booking.finish_cancellation(refunded=refund, refund_id=refund_id, now=now, by=by))
+        refund, refund_id, pending = _refund(booking, refund)
+    # A refund the provider settles later is followed like an agent's (refunds.settle_pending):
+    # if it fails, the traveler was not paid and the reversal must find it.
+    from .refunds import pending_cancellation_refund  # refunds imports this module: here, not above
+    extras = (pending_cancellation_refund(booking, refund, refund_id, by, now),) if pending else ()
+    result = lifecycle.apply(booking, booking.finish_cancellation(refunded=refund, refund_id=refund_id, now=now, by=by),
+                             extras=extras)
     if isinstance(result, lifecycle.NotApplied):
         return "skipped"
     count("BookingsCancelled")
@@ -122,18 +127,19 @@ def process_cancellation(booking_id: str, now: float | None = None, *, by: str =
     return "cancelled"
 
 
-def _refund(booking: domain.Booking, amount: int) -> tuple[int, str | None]:
-    """Refund at the provider under the booking's one cancellation key (a retry replays it).
+def _refund(booking: domain.Booking, amount: int) -> tuple[int, str | None, bool]:
+    """Refund at the provider under the booking's one cancellation key (a retry replays it):
+    the amount, the provider's refund id, and whether the provider settles it later.
     If the provider says there is less (or nothing) left to refund, its record decides."""
     provider = payment_provider()
     try:
         result = provider.refund(booking.payment_id or "", amount=amount,
                                  idempotency_key=domain.provider_key(booking.booking_id, "cancel-refund"))
-        return result.amount, result.refund_id
+        return result.amount, result.refund_id, result.status == REFUND_PENDING
     except (AmountExceeded, InvalidPaymentState, AuthorizationGone):
         state = provider.retrieve(booking.payment_id or "")
         logger.warning("refund refused; the provider's record decides",
                        extra={"booking_id": booking.booking_id, "captured": state.captured_amount,
                               "refunded": state.refunded_amount})
         # What the provider refunded beyond what our ledger knows is this cancellation's refund.
-        return max(0, state.refunded_amount - booking.refunded_amount), None
+        return max(0, state.refunded_amount - booking.refunded_amount), None, False

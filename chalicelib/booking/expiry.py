@@ -23,7 +23,7 @@ from .confirmation import settle_from_provider
 from .models import Booking
 from .notifications import enqueue_email
 from .payment_cleanup import release_unkept_payments
-from .refunds import check_pending, resume_reserved
+from .refunds import check_pending, deliver_reports, resume_reserved
 
 SWEEPER = "expiry-sweeper"
 _REDRIVE = {domain.CONFIRMING: (queues.CONFIRMATIONS, "confirm"),
@@ -66,7 +66,7 @@ def _redrive(booking: domain.Booking, now: float) -> None:
 def release_expired_holds(now: float | None = None) -> dict[str, int]:
     now = clock.now() if now is None else now
     counts = {"expired": 0, "redriven": 0, "settled": 0, "cleaned": 0, "refunds_resumed": 0,
-              "refunds_settled": 0}
+              "refunds_settled": 0, "refunds_reported": 0}
     for record in Booking.by_pending.query(domain.HELD, Booking.pending_until <= int(now)):
         try:
             counts["expired"] += expire_hold(records.to_domain(record), now)
@@ -98,6 +98,8 @@ def release_expired_holds(now: float | None = None) -> dict[str, int]:
     counts["refunds_resumed"] = resume_reserved(now)
     # Refunds still pending at the provider whose settling event has not come.
     counts["refunds_settled"] = check_pending(now)
+    # Refunds decided (reversed, refused) whose case the agents' queue did not get (a crash).
+    counts["refunds_reported"] = deliver_reports(now)
     if any(counts.values()):
         logger.info("sweep", extra=counts)
     return counts

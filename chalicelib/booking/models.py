@@ -20,8 +20,10 @@ from pynamodb.attributes import (ListAttribute, MapAttribute, NumberAttribute, U
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
+from ..core.aws import share_service_data
 from ..core.config import table_name
 
+share_service_data()  # one botocore loader for the sessions PynamoDB opens per model (core.aws)
 
 
 class PolicyAttribute(MapAttribute[str, Any]):
@@ -208,7 +210,8 @@ class PaymentAttempt(Model):
 
 class RefundPendingIndex(GlobalSecondaryIndex["RefundRecord"]):
     """Sparse: refunds not yet final (RESERVED: the provider's answer was not recorded; PENDING:
-    the provider settles later), so the sweeper finds the ones left behind by their deadline."""
+    the provider settles later) or not yet reported to the agents (REPORT), so the sweeper finds
+    the ones left behind by their deadline."""
 
     class Meta:
         index_name = "refunds-pending"
@@ -231,7 +234,9 @@ class RefundProviderIndex(GlobalSecondaryIndex["RefundRecord"]):
 class RefundRecord(Model):
     """One agent refund of a booking, keyed by (booking, request): RESERVED when its amount is
     taken from the booking's refund room, then SUCCEEDED or PENDING once the provider answered
-    (the ledger entry is written then), FAILED if the provider refused or later failed it."""
+    (the ledger entry is written then), FAILED if the provider refused or later failed it. A
+    cancellation's refund the provider reported pending has one too (refund_key "cancellation"),
+    so its later failure is reversed the same way."""
 
     class Meta:
         table_name = table_name("refunds")
@@ -251,8 +256,12 @@ class RefundRecord(Model):
     failure = UnicodeAttribute(null=True)
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
-    pending = UnicodeAttribute(null=True)  # = status while RESERVED / PENDING
+    pending = UnicodeAttribute(null=True)  # = status while RESERVED / PENDING; REPORT: see `report`
     pending_until = NumberAttribute(null=True)
+    # What the agents' queue must still be told about this refund ("reversed", "refused"): set in
+    # the transaction that decided it, cleared once the case exists (a crash in between loses
+    # nothing: the sweeper finds it by `pending` = REPORT).
+    report = UnicodeAttribute(null=True)
 
     by_pending = RefundPendingIndex()
     by_provider_id = RefundProviderIndex()

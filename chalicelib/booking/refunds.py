@@ -32,7 +32,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from pynamodb.exceptions import DoesNotExist
+from pynamodb.exceptions import DoesNotExist, UpdateError
 
 from ..core import clock, idempotency
 from ..core.auth import Principal
@@ -58,11 +58,14 @@ support = lazy_module("chalicelib.support.service")
 
 ROUTE = "POST /bookings/{id}/refunds"
 RESERVED, PENDING, SUCCEEDED, FAILED = "RESERVED", "PENDING", "SUCCEEDED", "FAILED"
+REPORT = "REPORT"  # `pending` of a final refund whose case the agents' queue has not got yet
+REVERSED, REFUSED = "reversed", "refused"  # what the case says (RefundRecord.report)
 RESUME_AFTER_SECONDS = 60  # a RESERVED refund older than this is resumed by the sweeper
 # A PENDING refund whose provider event has not come after this is asked about (and again
 # after as long, while the provider still says pending). Stripe usually decides within minutes.
 PENDING_CHECK_SECONDS = 3600
 PROVIDER_ACTOR = "payment-provider"
+CANCELLATION_KEY = "cancellation"  # the RefundRecord of a cancellation's pending refund
 _RECORD_ATTEMPTS = 30  # concurrent refunds of one booking take ledger numbers one at a time
 
 
@@ -169,16 +172,15 @@ def _complete(record: RefundRecord, *, unattended: bool = False) -> RefundResult
 
 def _refused(booking: domain.Booking, record: RefundRecord, exc: PaymentError,
              unattended: bool) -> idempotency.Replay:
-    """Nothing was refunded: the reservation is released and the refusal is the key's answer."""
+    """Nothing was refunded: the reservation is released and the refusal is the key's answer.
+    Nobody waiting (the sweeper's): the agents' queue is told. Told only if this call released
+    it: a twin may have recorded the refund meanwhile."""
     error: ApiError = (RefundExceedsCaptured(f"The payment provider refused the refund: {exc}")
                        if isinstance(exc, AmountExceeded) else InvalidState(f"The refund was refused: {exc}"))
-    answer = _release(booking, record, error)
-    if unattended:
-        _report(booking.booking_id, f"refund-refused:{booking.booking_id}:{record.refund_key}",
-                "A refund was refused",
-                f"The payment provider refused the refund of {_format(record)} requested by {record.actor} "
-                f"(reason: {record.reason}): {exc} Nothing was refunded.")
-    if isinstance(exc, AmountExceeded):
+    answer, released = _release(booking, record, error, report=REFUSED if unattended else None)
+    if released and unattended:
+        _deliver_report(record.booking_id, record.refund_key)
+    if released and isinstance(exc, AmountExceeded):
         _align_with_provider(booking.booking_id)
     return answer
 
@@ -240,28 +242,41 @@ def _append_to_ledger(booking: domain.Booking, build: Callable[[domain.Booking, 
     raise ServiceUnavailable("The booking is busy; retry with the same Idempotency-Key.", headers={"Retry-After": "1"})
 
 
-def _release(booking: domain.Booking, record: RefundRecord, error: ApiError) -> idempotency.Replay:
-    """The provider refused: give the room back, no ledger entry; the answer is kept for the key."""
+def _release(booking: domain.Booking, record: RefundRecord, error: ApiError, *,
+             report: str | None = None) -> tuple[idempotency.Replay, bool]:
+    """The provider refused: give the room back, no ledger entry, the refusal audited (with the
+    provider's words, for agents); the answer is kept for the key. Returns it, and whether this
+    call released the reservation."""
     now = clock.now()
     at = domain.stamp(now)
     t = LabelledTransaction()
     t.add(PUT, ("idempotency",), lambda tx: idempotency.save_response(tx, record.request_key, record.request_hash,
                                                                       error.status, error.body(), now))
+    t.add(PUT, ("audit",), lambda tx: tx.save(audit_entry(booking.booking_id, PROVIDER_ACTOR, "refund_refused", now,
+                                                          amount=int(record.amount), reason=error.message[:300])))
     t.add(UPDATE, ("booking",), lambda tx: tx.update(Booking(booking.booking_id), actions=[
         Booking.refund_room.add(int(record.amount)), Booking.refunds_in_flight.delete({record.refund_key})],
         condition=Booking.refunds_in_flight.contains(record.refund_key)))
     t.add(UPDATE, ("refund",), lambda tx: tx.update(RefundRecord(record.booking_id, record.refund_key), actions=[
         RefundRecord.status.set(FAILED), RefundRecord.failure.set(error.message[:300]),
-        RefundRecord.updated_at.set(at), RefundRecord.pending.remove(), RefundRecord.pending_until.remove()],
+        RefundRecord.updated_at.set(at), *_report_actions(report, now)],
         condition=RefundRecord.status == RESERVED))
     failures = t.commit()
     if failures:
         previous = idempotency.replay(record.request_key, record.request_hash)
         if previous is not None:
-            return previous
+            return previous, False
     logger.warning("refund refused by the provider", extra={"booking_id": booking.booking_id,
                                                             "error": error.message})
-    return idempotency.Replay(error.status, error.body())
+    return idempotency.Replay(error.status, error.body()), not failures
+
+
+def _report_actions(report: str | None, now: float) -> list[Any]:
+    """The refund leaves the pending index, or waits in it (REPORT) until its case exists."""
+    if report is None:
+        return [RefundRecord.pending.remove(), RefundRecord.pending_until.remove()]
+    return [RefundRecord.pending.set(REPORT), RefundRecord.pending_until.set(int(now)),
+            RefundRecord.report.set(report)]
 
 
 def resume_reserved(now: float | None = None) -> int:
@@ -279,14 +294,53 @@ def resume_reserved(now: float | None = None) -> int:
     return finished
 
 
+def deliver_reports(now: float | None = None) -> int:
+    """The sweeper: cases the agents' queue has not been given yet (the process died between
+    deciding a refund and opening its case)."""
+    now = clock.now() if now is None else now
+    delivered = 0
+    for record in RefundRecord.by_pending.query(REPORT, RefundRecord.pending_until <= int(now)):
+        try:
+            delivered += _deliver_report(record.booking_id, record.refund_key)
+        except Exception:
+            logger.exception("could not report a refund", extra={"booking_id": record.booking_id})
+    return delivered
+
+
+def _deliver_report(booking_id: str, refund_key: str) -> bool:
+    """Opens the case a refund's `report` asks for (once: the case id is the occurrence's),
+    then clears the marker. Safe to call twice, at once or after a crash."""
+    record = _get(booking_id, refund_key)
+    if record is None or record.pending != REPORT:
+        return False
+    amount, reference = _format(record), _reference(booking_id)
+    if record.report == REVERSED:
+        _report(booking_id, f"refund-failed:{booking_id}:{refund_key}", "A refund did not go through",
+                f"The refund of {amount} on booking {reference} did not go through at the payment provider: "
+                f"the money was not returned. An agent will look into it and answer here.")
+    else:
+        _report(booking_id, f"refund-refused:{booking_id}:{refund_key}", "A refund could not be issued",
+                f"The refund of {amount} on booking {reference} could not be issued by the payment provider. "
+                f"An agent will look into it and answer here.")
+    try:
+        RefundRecord(booking_id, refund_key).update(
+            actions=[RefundRecord.pending.remove(), RefundRecord.pending_until.remove(), RefundRecord.report.remove()],
+            condition=RefundRecord.pending == REPORT)
+    except UpdateError:
+        pass  # a twin cleared it: the case is the same one
+    return True
+
+
 def _align_with_provider(booking_id: str) -> None:
     """The provider refused a refund as more than is left, so it holds less refundable than our
     ledger says (money refunded outside Itinera, e.g. from Stripe's dashboard). The refund room
     comes down to what the provider has left, so agents are not offered money that cannot go
-    back, with an audit entry and a case in the agents' queue. Only while no other refund is in
-    flight (theirs may be part of the difference); a later refusal aligns again."""
+    back, with an audit entry and a case in the agents' queue. Only on a CONFIRMED or CANCELLED
+    booking with no other refund in flight (theirs, or a cancellation's, may be part of the
+    difference); a later refusal aligns again."""
     booking = records.load(booking_id)
-    if booking is None or booking.refunds_in_flight or not booking.payment_id:
+    if booking is None or booking.refunds_in_flight or not booking.payment_id or \
+            booking.status not in (domain.CONFIRMED, domain.CANCELLED):
         return
     try:
         state = payment_provider().retrieve(booking.payment_id)
@@ -298,6 +352,14 @@ def _align_with_provider(booking_id: str) -> None:
     if booking.refund_room <= left:
         return
     now = clock.now()
+    shown_left, shown_room = (format_money(money(n, booking.currency)) for n in (left, booking.refund_room))
+    # The case first (its id is this discrepancy's): it is true whether or not the write below
+    # wins, and a crash after the write cannot lose it.
+    _report(booking_id, f"refund-room-aligned:{booking_id}:{booking.ledger_seq}:{left}",
+            "The refunds of a booking need checking",
+            f"The payment provider reports {shown_left} left to refund on booking {booking.reference}, less "
+            f"than our records ({shown_room}). Refunds are limited to what the provider has left; an agent "
+            f"will check this booking's refunds.")
     why = (f"the payment provider has {left} left to refund, our ledger {booking.refund_room}: "
            f"refunded outside Itinera")
     t = LabelledTransaction()
@@ -306,17 +368,11 @@ def _align_with_provider(booking_id: str) -> None:
     t.add(UPDATE, ("booking",), lambda tx: tx.update(Booking(booking_id), actions=[
         Booking.refund_room.set(left), Booking.updated_at.set(domain.stamp(now))],
         condition=(Booking.ledger_seq == booking.ledger_seq) & (Booking.refund_room == booking.refund_room) &
-        Booking.refunds_in_flight.does_not_exist()))
+        Booking.refunds_in_flight.does_not_exist() & Booking.status.is_in(domain.CONFIRMED, domain.CANCELLED)))
     if t.commit():
         return  # the booking moved meanwhile
     count("RefundRoomAligned")
     logger.warning("refund room aligned with the provider", extra={"booking_id": booking_id, "left": left})
-    _report(booking_id, f"refund-room-aligned:{booking_id}:{booking.ledger_seq}:{left}",
-            "The payment provider holds less than our ledger",
-            f"The payment provider refused a refund: it has {format_money(money(left, booking.currency))} "
-            f"left to refund where our ledger had "
-            f"{format_money(money(booking.refund_room, booking.currency))}. Money was refunded outside "
-            f"Itinera; the refundable amount is now what the provider has left.")
 
 
 def settle_pending(provider_refund_id: str, provider_status: str) -> str:
@@ -327,18 +383,17 @@ def settle_pending(provider_refund_id: str, provider_status: str) -> str:
     if not keys:
         return "unknown"
     record = _get(keys[0].booking_id, keys[0].refund_key)
-    if record is None:
+    if record is None or record.status != PENDING:
         return "skipped"
-    if record.status == FAILED and record.ledger_seq is not None:
-        _report_reversal(record)  # reversed before; the report may not have been made (a crash)
-        return "skipped"
-    if record.status != PENDING:
-        return "skipped"
-    at = domain.stamp(clock.now())
+    now = clock.now()
+    at = domain.stamp(now)
     if provider_status == REFUND_SUCCEEDED:
-        RefundRecord(record.booking_id, record.refund_key).update(actions=[
-            RefundRecord.status.set(SUCCEEDED), RefundRecord.updated_at.set(at), RefundRecord.pending.remove(),
-            RefundRecord.pending_until.remove()], condition=RefundRecord.status == PENDING)
+        try:
+            RefundRecord(record.booking_id, record.refund_key).update(actions=[
+                RefundRecord.status.set(SUCCEEDED), RefundRecord.updated_at.set(at), RefundRecord.pending.remove(),
+                RefundRecord.pending_until.remove()], condition=RefundRecord.status == PENDING)
+        except UpdateError:
+            return "skipped"  # a twin (the same event at once, the sweeper) settled it
         return "succeeded"
     if provider_status not in (REFUND_FAILED, REFUND_CANCELED):
         return "skipped"
@@ -357,7 +412,7 @@ def settle_pending(provider_refund_id: str, provider_status: str) -> str:
             condition=Booking.ledger_seq == booking.ledger_seq))
         t.add(UPDATE, ("refund",), lambda tx: tx.update(RefundRecord(record.booking_id, record.refund_key), actions=[
             RefundRecord.status.set(FAILED), RefundRecord.failure.set(f"the provider reported it {provider_status}"),
-            RefundRecord.updated_at.set(at), RefundRecord.pending.remove(), RefundRecord.pending_until.remove()],
+            RefundRecord.updated_at.set(at), *_report_actions(REVERSED, now)],
             condition=RefundRecord.status == PENDING))
         return t
 
@@ -367,14 +422,18 @@ def settle_pending(provider_refund_id: str, provider_status: str) -> str:
         return "skipped"  # settled meanwhile (a redelivered event, the sweeper)
     count("RefundsReversed")
     logger.warning("refund failed at the provider; reversed", extra={"booking_id": booking.booking_id})
-    _report_reversal(record)
+    try:
+        _deliver_report(record.booking_id, record.refund_key)
+    except Exception:  # the marker stays: the sweeper opens the case
+        logger.exception("could not report a reversed refund yet", extra={"booking_id": booking.booking_id})
     return "reversed"
 
 
 def check_pending(now: float | None = None) -> int:
     """The sweeper: a refund still PENDING when its check time came (the provider's event was
     lost, or is late) is asked about; settled if the provider has decided, asked again later
-    if not. Returns how many were settled."""
+    if not. A provider that does not know the refund (or answers nonsense) is asked again at
+    the same pace, and the agents' queue gets one case about it. Returns how many settled."""
     now = clock.now() if now is None else now
     settled = 0
     for item in RefundRecord.by_pending.query(PENDING, RefundRecord.pending_until <= int(now)):
@@ -382,11 +441,22 @@ def check_pending(now: float | None = None) -> int:
             record = _get(item.booking_id, item.refund_key)
             if record is None or record.status != PENDING or not record.provider_refund_id:
                 continue
-            state = payment_provider().retrieve_refund(record.provider_refund_id)
+            try:
+                state = payment_provider().retrieve_refund(record.provider_refund_id)
+            except (ProviderUnavailable, ProviderBusy):
+                continue  # asked again at the next sweep
+            except PaymentError as exc:
+                _later(record, now)
+                _report(record.booking_id, f"refund-unknown:{record.booking_id}:{record.refund_key}",
+                        "A refund needs checking",
+                        f"The refund of {_format(record)} on booking {_reference(record.booking_id)} is still "
+                        f"waiting for the payment provider, which cannot say what became of it. An agent will "
+                        f"check it and answer here.")
+                logger.error("pending refund unknown to the provider", extra={"booking_id": record.booking_id,
+                                                                              "error": str(exc)})
+                continue
             if state.status == REFUND_PENDING:
-                RefundRecord(record.booking_id, record.refund_key).update(
-                    actions=[RefundRecord.pending_until.set(int(now) + PENDING_CHECK_SECONDS)],
-                    condition=RefundRecord.status == PENDING)
+                _later(record, now)
                 continue
             settled += settle_pending(record.provider_refund_id, state.status) in ("succeeded", "reversed")
         except Exception:  # one refund must not stop the others; the next sweep asks again
@@ -394,17 +464,18 @@ def check_pending(now: float | None = None) -> int:
     return settled
 
 
-def _report_reversal(record: RefundRecord) -> None:
-    """The agents' queue shows a refund the provider failed after we told the traveler it was
-    on its way: a case on the traveler's booking, once per refund."""
-    _report(record.booking_id, f"refund-failed:{record.booking_id}:{record.refund_key}",
-            "A refund did not go through",
-            f"The payment provider failed the refund of {_format(record)} issued by {record.actor} "
-            f"(reason: {record.reason}). The amount is refundable again: issue a new refund or contact "
-            f"the traveler.")
+def _later(record: RefundRecord, now: float) -> None:
+    try:
+        RefundRecord(record.booking_id, record.refund_key).update(
+            actions=[RefundRecord.pending_until.set(int(now) + PENDING_CHECK_SECONDS)],
+            condition=RefundRecord.status == PENDING)
+    except UpdateError:
+        pass  # settled meanwhile (its event came)
 
 
 def _report(booking_id: str, occurrence: str, subject: str, message: str) -> None:
+    """A case in the agents' queue on the traveler's booking, once per occurrence. The traveler
+    reads it too: the text says what happened to their money, the audit has the details."""
     booking = records.load(booking_id)
     assert booking is not None
     support.open_system_case(occurrence=occurrence, traveler_id=booking.traveler_id,
@@ -413,8 +484,27 @@ def _report(booking_id: str, occurrence: str, subject: str, message: str) -> Non
                              subject=subject, message=message)
 
 
+def _reference(booking_id: str) -> str:
+    booking = records.load(booking_id)
+    return booking.reference if booking is not None else booking_id
+
+
 def _format(record: RefundRecord) -> str:
     return format_money(money(int(record.amount), record.currency))
+
+
+def pending_cancellation_refund(booking: domain.Booking, amount: int, provider_refund_id: str | None, actor: str,
+                                now: float) -> tuple[str, Any, Callable[[Any], None]]:
+    """The record of a cancellation's refund the provider settles later, for the transaction
+    that finishes the cancellation: `settle_pending` and `check_pending` then follow it like an
+    agent's (a failure is reversed and reported)."""
+    at = domain.stamp(now)
+    record = RefundRecord(booking.booking_id, CANCELLATION_KEY, request_key=f"cancellation:{booking.booking_id}",
+                          request_hash="-", amount=amount, currency=booking.currency, reason="cancellation",
+                          actor=actor, status=PENDING, provider_refund_id=provider_refund_id,
+                          ledger_seq=booking.ledger_seq + 1, created_at=at, updated_at=at, pending=PENDING,
+                          pending_until=int(now) + PENDING_CHECK_SECONDS)
+    return PUT, ("refund",), lambda tx: tx.save(record, condition=RefundRecord.refund_key.does_not_exist())
 
 
 def _get(booking_id: str, refund_key: str) -> RefundRecord | None:

@@ -72,6 +72,7 @@ class Case:
     booking_id: str | None = None
     booking_reference: str | None = None
     messages: tuple[Message, ...] = ()
+    opened_by: str = TRAVELER  # or SYSTEM: a case about money owed, which only an agent closes
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,7 @@ def open_case(*, case_id: str, traveler_id: str, traveler_email: str, traveler_n
     return Case(case_id=case_id, traveler_id=traveler_id, traveler_email=traveler_email,
                 traveler_name=traveler_name, subject=subject, status=OPEN, created_at=at, updated_at=at,
                 waiting_since=at, version=1, message_count=1, booking_id=booking_id,
-                booking_reference=booking_reference, messages=(first,))
+                booking_reference=booking_reference, messages=(first,), opened_by=author)
 
 
 def _moved(case: Case, status: str, at: float) -> float:
@@ -130,9 +131,13 @@ def post_message(case: Case, author: str, body: str, at: float) -> Change:
     return Change(status=status, waiting_since=_moved(case, status, at), at=at, message=message)
 
 
-def resolve(case: Case, at: float) -> Change:
+def resolve(case: Case, author: str, at: float) -> Change:
     if case.status not in _RESOLVABLE:
         raise CaseStateError("This case is already resolved.", case.status)
+    if case.opened_by == SYSTEM and author != AGENT:
+        # It stands for money the traveler may be owed: closing it must not drop it from the
+        # agents' queue before an agent has dealt with it.
+        raise CaseStateError("An agent resolves this case once the refund is dealt with.", case.status)
     return Change(status=RESOLVED, waiting_since=_moved(case, RESOLVED, at), at=at)
 
 

@@ -14,7 +14,10 @@ from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
+from ..core.aws import share_service_data
 from ..core.config import table_name
+
+share_service_data()  # one botocore loader for the sessions PynamoDB opens per model (core.aws)
 
 
 class TravelerCasesIndex(GlobalSecondaryIndex["SupportCase"]):
@@ -57,6 +60,7 @@ class SupportCase(Model):
     version = NumberAttribute()
     message_count = NumberAttribute()
     emailed_seq = NumberAttribute(default=0)  # the last agent message emailed to the traveler
+    opened_by = UnicodeAttribute(null=True)  # "system" for a case the service opened; else the traveler
 
     by_traveler = TravelerCasesIndex()
     by_queue = QueueIndex()

@@ -46,7 +46,8 @@ def _to_domain(item: SupportCase, messages: tuple[domain.Message, ...] = ()) -> 
         created_at=float(item.created_at), updated_at=float(item.updated_at),
         waiting_since=float(item.waiting_since), version=int(item.version),
         message_count=int(item.message_count), booking_id=item.booking_id,
-        booking_reference=item.booking_reference, messages=messages)
+        booking_reference=item.booking_reference, messages=messages,
+        opened_by=item.opened_by or domain.TRAVELER)
 
 
 def _messages(case_id: str, upto: int) -> tuple[domain.Message, ...]:
@@ -173,7 +174,8 @@ def _create(case: domain.Case, *, author_id: str) -> None:
                         traveler_name=case.traveler_name or None, subject=case.subject, status=case.status,
                         booking_id=case.booking_id, booking_reference=case.booking_reference,
                         created_at=case.created_at, updated_at=case.updated_at, waiting_since=case.waiting_since,
-                        version=case.version, message_count=case.message_count),
+                        version=case.version, message_count=case.message_count,
+                        opened_by=case.opened_by if case.opened_by != domain.TRAVELER else None),
             condition=SupportCase.case_id.does_not_exist())
     tx.save(SupportMessage(case.case_id, first.seq, at=first.at, author=first.author,
                            author_id=author_id, body=first.body),
@@ -204,7 +206,7 @@ def post_message(viewer: Principal, case_id: str, body: str) -> domain.Case:
 
 
 def resolve_case(viewer: Principal, case_id: str) -> domain.Case:
-    case, change, _ = _change(viewer, case_id, lambda c, who: domain.resolve(c, clock.now()))
+    case, change, _ = _change(viewer, case_id, lambda c, who: domain.resolve(c, who, clock.now()))
     count("SupportCaseResolved")
     return _with_messages(domain.apply(case, change))
 

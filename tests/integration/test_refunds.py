@@ -246,7 +246,7 @@ def test_a_refund_the_provider_fails_later_opens_one_case_in_the_agents_queue(ap
     assert case["booking_id"] == confirmed and case["booking_reference"] == booking["reference"]
     thread = api.get(f"/support/cases/{case['case_id']}", token=tokens["agent"]).data["messages"]
     assert [m["from"] for m in thread] == ["system"]
-    assert "25.00 EUR" in thread[0]["body"] and "Noisy room" in thread[0]["body"]
+    assert "25.00 EUR" in thread[0]["body"] and booking["reference"] in thread[0]["body"]
 
 
 def test_the_travelers_sees_the_case_and_the_agents_answer_reaches_them(api, tokens, confirmed, fake):
@@ -320,7 +320,10 @@ def test_a_refusal_met_by_the_sweeper_opens_a_case(api, tokens, confirmed, fake)
 
     assert RefundRecord.query(confirmed).next().status == "FAILED"
     [case] = queue(api, tokens)
-    assert case["subject"] == "A refund was refused"
+    assert case["subject"] == "A refund could not be issued"
+    audit = api.get(f"/bookings/{confirmed}/audit", token=tokens["agent"]).data["entries"]
+    assert [e["reason"] for e in audit if e["action"] == "refund_refused"] == [
+        "The payment provider refused the refund: Not that much is left."]
 
 
 def test_money_refunded_outside_itinera_brings_the_refund_room_down_to_the_providers(api, tokens, confirmed, fake):
@@ -335,4 +338,72 @@ def test_money_refunded_outside_itinera_brings_the_refund_room_down_to_the_provi
     audit = api.get(f"/bookings/{confirmed}/audit", token=tokens["agent"]).data["entries"]
     aligned = [e for e in audit if e["action"] == "refund_room_aligned"]
     assert len(aligned) == 1 and aligned[0]["amount"]["amount"] == 9000
-    assert [c["subject"] for c in queue(api, tokens)] == ["The payment provider holds less than our ledger"]
+    assert [c["subject"] for c in queue(api, tokens)] == ["The refunds of a booking need checking"]
+
+
+def test_a_reversal_whose_case_could_not_be_opened_is_reported_by_the_sweeper(api, tokens, confirmed, fake,
+                                                                            monkeypatch):
+    from chalicelib.support import service as support
+
+    fake.hold_refunds_pending()
+    refund(api, tokens["agent"], confirmed, 2500)
+    [record] = RefundRecord.query(confirmed)
+    real = support.open_system_case
+
+    def dies(**kwargs):
+        raise RuntimeError("the process died before the case was written")
+    monkeypatch.setattr(support, "open_system_case", dies)
+    assert refunds.settle_pending(record.provider_refund_id, "failed") == "reversed"
+    assert queue(api, tokens) == []
+
+    monkeypatch.setattr(support, "open_system_case", real)
+    assert sweep_after(1)["refunds_reported"] == 1
+    assert len(queue(api, tokens)) == 1
+    assert sweep_after(1)["refunds_reported"] == 0
+
+
+def test_the_traveler_cannot_resolve_the_case_of_a_refund_owed_to_them(api, tokens, confirmed, fake):
+    fake.hold_refunds_pending()
+    refund(api, tokens["agent"], confirmed, 2500)
+    [record] = RefundRecord.query(confirmed)
+    refunds.settle_pending(record.provider_refund_id, "failed")
+    [case] = queue(api, tokens)
+
+    refused = api.post(f"/support/cases/{case['case_id']}/resolve", {}, token=tokens["traveler"])
+
+    assert refused.status_code == 409 and refused.data["error"]["code"] == "INVALID_STATE"
+    assert api.post(f"/support/cases/{case['case_id']}/resolve", {}, token=tokens["agent"]).status_code == 200
+
+
+def test_a_pending_refund_the_provider_does_not_know_is_reported_once_and_asked_about_less_often(
+        api, tokens, confirmed, fake):
+    from chalicelib.booking.payments.port import UnknownPayment
+
+    fake.hold_refunds_pending()
+    refund(api, tokens["agent"], confirmed, 2500)
+    fake.fail_next("retrieve_refund", times=2, error=UnknownPayment)
+
+    sweep_after(refunds.PENDING_CHECK_SECONDS + 1)
+    sweep_after(refunds.PENDING_CHECK_SECONDS + 60)  # a minute later: not asked again yet
+    assert fake.calls["retrieve_refund"] == 1
+    sweep_after(refunds.PENDING_CHECK_SECONDS * 2 + 2)
+
+    assert fake.calls["retrieve_refund"] == 2
+    assert [c["subject"] for c in queue(api, tokens)] == ["A refund needs checking"]
+    assert RefundRecord.query(confirmed).next().status == "PENDING"
+
+
+def test_a_cancellations_refund_that_fails_later_is_reversed_and_reported(api, tokens, confirmed, fake):
+    fake.hold_refunds_pending()
+    assert api.post(f"/bookings/{confirmed}/cancel", {}, token=tokens["traveler"]).status_code == 202
+    assert service.process_cancellation(confirmed) == "cancelled"
+    paid_back = Booking.get(confirmed).refunded_amount
+    [record] = RefundRecord.query(confirmed)
+    assert record.status == "PENDING" and int(record.amount) == paid_back > 0
+
+    assert refunds.settle_pending(record.provider_refund_id, "failed") == "reversed"
+
+    booking = Booking.get(confirmed)
+    assert booking.refunded_amount == 0 == ledger_refunds(confirmed) - paid_back
+    assert booking.refund_room == PRICE  # an agent can pay the traveler back
+    assert [c["subject"] for c in queue(api, tokens)] == ["A refund did not go through"]

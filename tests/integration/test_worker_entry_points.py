@@ -36,4 +36,4 @@ def test_sweeper_entry_point_runs(client):
         "account": "123456789012", "time": "2027-01-01T00:00:00Z", "region": "us-east-1",
         "resources": [], "detail": {}})
     assert response.payload == {"expired": 0, "redriven": 0, "settled": 0, "cleaned": 0, "refunds_resumed": 0,
-                                "refunds_settled": 0}
+                                "refunds_settled": 0, "refunds_reported": 0}

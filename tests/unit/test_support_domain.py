@@ -37,3 +37,9 @@ def test_an_agent_does_not_open_cases():
     with pytest.raises(ValueError):
         domain.open_case(case_id=domain.new_case_id(), traveler_id="t1", traveler_email="t@example.com",
                          traveler_name="T", subject="s", body="b", at=1.0, author=domain.AGENT)
+
+
+def test_only_an_agent_resolves_a_system_case():
+    with pytest.raises(domain.CaseStateError):
+        domain.resolve(system_case(), domain.TRAVELER, 11.0)
+    assert domain.resolve(system_case(), domain.AGENT, 11.0).status == domain.RESOLVED
