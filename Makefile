@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast bench chaos synth package clean venv fuzz
+.PHONY: run test test-fast bench chaos synth package clean venv fuzz deploy outputs admin destroy
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,19 @@ synth: $(STAMP)
 
 # Same synthesis: `chalice package` builds the deployment package with the template.
 package: synth
+
+# AWS (README "Deploy to AWS"): your credentials and AWS_REGION; STAGE=dev by default.
+deploy: $(STAMP)
+	$(PY) -m tools.deploy deploy --stage $(or $(STAGE),dev) $(foreach p,$(PARAMETERS),--parameter $(p))
+
+outputs: $(STAMP)
+	$(PY) -m tools.deploy outputs --stage $(or $(STAGE),dev)
+
+admin: $(STAMP)
+	$(PY) -m tools.deploy admin --stage $(or $(STAGE),dev) --email "$(EMAIL)" --group $(or $(GROUP),admins)
+
+destroy: $(STAMP)
+	$(PY) -m tools.deploy destroy --stage $(or $(STAGE),dev)
 
 clean:
 	rm -rf $(VENV) .itinera build .pytest_cache

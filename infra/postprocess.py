@@ -10,11 +10,17 @@ named it, so they keep working as handlers are added to app.py:
   (`Fn::GetAtt`), not to an ARN string, so CloudFormation creates the queue first.
 - `fit_worker_timeouts`: a worker's timeout may not exceed its queue's visibility timeout
   (Lambda refuses such an event source mapping).
-- `add_function_environment`: the user pool and client ids, from the template's own resources.
+- `add_function_environment`: the user pool and client ids, from the template's own resources,
+  and per function what only it gets (the ARNs of the secrets it reads).
+- `give_each_function_its_role`: Chalice's roles are replaced by one role per function with the
+  policy infra.permissions generates for it (least privilege: only what that function uses).
+- `add_resources`: what infra.template generates per function (log group, alarms) and for the
+  API, named after Chalice's logical ids.
 - `strip_runtime_packages`: boto3/botocore/s3transfer out of deployment.zip (DESIGN pitfall 11:
   the Lambda runtime provides them; pip pulls botocore in because pynamodb depends on it).
 
-`template_problems` checks the result; the synthesis refuses to write a template that has any.
+`template_problems` checks the result; the synthesis refuses to write a template that has any
+(among them: a function without a role of its own, e.g. one infra.permissions does not declare).
 """
 from __future__ import annotations
 
@@ -134,16 +140,79 @@ def fit_worker_timeouts(template: dict[str, Any]) -> list[str]:
     return changed
 
 
-def add_function_environment(template: dict[str, Any], variables: dict[str, Any]) -> list[str]:
-    """Add `variables` to every function's environment (values set by config.json win)."""
+def function_name(function: dict[str, Any]) -> str:
+    """Chalice's name of a function (as in config.json's "lambda_functions"), from its handler:
+    `app.app` is the REST API's `api_handler`, `app.<name>` a handler of app.py."""
+    handler = function.get("Properties", {}).get("Handler", "")
+    attribute = handler.rsplit(".", 1)[-1]
+    return "api_handler" if attribute == "app" else attribute
+
+
+def add_function_environment(template: dict[str, Any], variables: dict[str, Any],
+                             per_function: dict[str, dict[str, Any]] | None = None) -> list[str]:
+    """Add `variables` to every function's environment, and `per_function[name]` to the
+    function Chalice calls `name` (values set by config.json win)."""
     names = []
     for name, function in functions(template):
         env = function.setdefault("Properties", {}).setdefault("Environment", {})
         existing = env.setdefault("Variables", {})
-        for key, value in variables.items():
+        own = (per_function or {}).get(function_name(function), {})
+        for key, value in {**variables, **own}.items():
             existing.setdefault(key, value)
         names.append(name)
     return names
+
+
+LAMBDA_TRUST_POLICY = {"Version": "2012-10-17", "Statement": [{
+    "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+
+
+def give_each_function_its_role(template: dict[str, Any], policies: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """Replace Chalice's roles: each function whose Chalice name has a policy in `policies`
+    gets the role `<function id>Role` with that policy alone. A function without one is left
+    without a role (template_problems names it); roles nothing uses any more are removed.
+    Returns {function id: role id}."""
+    resources = template.setdefault("Resources", {})
+    previous = {role for _, function in functions(template) for role in [_role_id(function)] if role}
+    assigned = {}
+    for function_id, function in list(functions(template)):
+        properties = function.setdefault("Properties", {})
+        policy = policies.get(function_name(function))
+        if policy is None:
+            properties.pop("Role", None)
+            continue
+        role_id = function_id + "Role"
+        role: dict[str, Any] = {"AssumeRolePolicyDocument": LAMBDA_TRUST_POLICY}
+        if policy.get("Statement"):
+            role["Policies"] = [{"PolicyName": function_id + "Access", "PolicyDocument": policy}]
+        resources[role_id] = {"Type": "AWS::IAM::Role", "Properties": role}
+        properties["Role"] = {"Fn::GetAtt": [role_id, "Arn"]}
+        assigned[function_id] = role_id
+    for role_id in previous - set(assigned.values()):
+        if role_id not in _references(_without(resources, role_id)):
+            del resources[role_id]
+    return assigned
+
+
+def _role_id(function: dict[str, Any]) -> str | None:
+    role = function.get("Properties", {}).get("Role")
+    if isinstance(role, dict) and "Fn::GetAtt" in role:
+        target = role["Fn::GetAtt"]
+        return target[0] if isinstance(target, list) else str(target).split(".")[0]
+    return None
+
+
+def _without(resources: dict[str, Any], resource_id: str) -> dict[str, Any]:
+    return {k: v for k, v in resources.items() if k != resource_id}
+
+
+def add_resources(template: dict[str, Any], new: dict[str, dict[str, Any]]) -> None:
+    """Add generated resources; one that would replace a resource already there is a bug."""
+    resources = template.setdefault("Resources", {})
+    clashes = sorted(set(new) & set(resources))
+    if clashes:
+        raise ValueError(f"generated resources would replace existing ones: {', '.join(clashes)}")
+    resources.update(new)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -194,9 +263,28 @@ def template_problems(template: dict[str, Any]) -> list[str]:
     for function, event, properties in sqs_events(template):
         if REPORT_BATCH_ITEM_FAILURES not in properties.get("FunctionResponseTypes", []):
             problems.append(f"{function}.Events.{event}: no {REPORT_BATCH_ITEM_FAILURES}")
+    problems += _role_problems(template)
     for mapping, properties in sqs_event_source_mappings(template):
         if REPORT_BATCH_ITEM_FAILURES not in properties.get("FunctionResponseTypes", []):
             problems.append(f"{mapping}: no {REPORT_BATCH_ITEM_FAILURES}")
+    return problems
+
+
+def _role_problems(template: dict[str, Any]) -> list[str]:
+    """Every function has a role, and no other function shares it (least privilege is per
+    function: a shared role has the union of their needs)."""
+    problems = []
+    users: dict[str, list[str]] = {}
+    for function_id, function in functions(template):
+        role = _role_id(function)
+        if role is None:
+            problems.append(f"{function_id}: no role of its own (does infra.permissions declare "
+                            f"{function_name(function)!r}?)")
+        else:
+            users.setdefault(role, []).append(function_id)
+    for role, function_ids in users.items():
+        if len(function_ids) > 1:
+            problems.append(f"{role}: shared by {', '.join(sorted(function_ids))}")
     return problems
 
 

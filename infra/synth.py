@@ -15,6 +15,8 @@
    visibility timeout, the user pool ids in every function's environment, boto3/botocore out
    of deployment.zip. Refuses to finish when the template has a dangling reference or an SQS
    event source without ReportBatchItemFailures.
+4. Adds precompiled bytecode to deployment.zip (infra.bytecode; DESIGN pitfall 12): Lambda's
+   code directory is read-only, so a package without .pyc files compiles at every cold start.
 
 Writes <out>/sam.json, <out>/deployment.zip, the generated inputs (merge-template.json,
 lambda-policy.json) and <out>/synth.json (a summary with timings, read by tools.bench).
@@ -42,6 +44,7 @@ from chalice.cli.factory import CLIFactory
 from chalice.deploy.validate import validate_lambda_architecture
 
 from infra import postprocess
+from infra.bytecode import add_bytecode
 from infra.dependencies import lambda_dependencies
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -72,6 +75,10 @@ class SynthResult:
     timeouts_lowered: list[str] = field(default_factory=list)
     runtime_bytes_removed: int = 0
     resource_counts: dict[str, int] = field(default_factory=dict)
+    bytecode_files: int = 0  # .pyc files added to the package (infra.bytecode)
+    bytecode_bytes: int = 0  # what they add to it, compressed
+    bytecode_seconds: float = 0.0
+    bytecode_skipped: list[str] = field(default_factory=list)  # sources that do not compile
 
 
 def _write_json(path: Path, data: Any) -> None:
@@ -184,11 +191,11 @@ def synthesize(stage: str = DEFAULT_STAGE, out: Path = DEFAULT_OUT,
     os.environ["ITINERA_STAGE"] = config.environment_variables.get("ITINERA_STAGE", stage)
     os.environ.setdefault("AWS_DEFAULT_REGION", os.environ.get("AWS_REGION", "us-east-1"))
     from chalicelib.core.config import queue_name
-    from infra import resources, template
+    from infra import permissions, resources, template
 
     merge_path, policy_path = out / "merge-template.json", out / "lambda-policy.json"
     _write_json(merge_path, template.merge_template(os.environ["ITINERA_STAGE"]))
-    _write_json(policy_path, template.lambda_policy())
+    _write_json(policy_path, permissions.CHALICE_ROLE_POLICY)  # its roles are replaced: see below
     package_started = time.perf_counter()
     _chalice_package(project, stage, out, merge_path, policy_path)
     package_seconds = time.perf_counter() - package_started
@@ -203,7 +210,7 @@ def synthesize(stage: str = DEFAULT_STAGE, out: Path = DEFAULT_OUT,
                          f"declare: {', '.join(sorted(set(unknown)))}")
     patched = postprocess.report_batch_item_failures(sam)
     lowered = postprocess.fit_worker_timeouts(sam)
-    postprocess.add_function_environment(sam, template.FUNCTION_ENVIRONMENT)
+    template.complete_template(sam, config.environment_variables)  # roles, environment, logs, alarms
     problems = postprocess.template_problems(sam)
     if problems:
         raise SynthError("the synthesized template would not deploy:\n  " + "\n  ".join(problems))
@@ -220,6 +227,18 @@ def synthesize(stage: str = DEFAULT_STAGE, out: Path = DEFAULT_OUT,
         raise SynthError("chalice package found no Lambda-compatible wheel (or could not reach "
                          f"the package index) for: {', '.join(missing)}")
 
+    # Last, once the package holds exactly what ships: its bytecode (DESIGN pitfall 12).
+    bytecode_started = time.perf_counter()
+    runtimes = {f.get("Properties", {}).get("Runtime") for _, f in postprocess.functions(sam)}
+    if len(runtimes) != 1:
+        raise SynthError("the functions use several runtimes but share one package: "
+                         f"{sorted(map(str, runtimes))}")
+    try:
+        bytecode = add_bytecode(str(zip_path), runtimes.pop())
+    except ValueError as exc:
+        raise SynthError(f"cannot precompile the package: {exc}") from exc
+    bytecode_seconds = time.perf_counter() - bytecode_started
+
     counts: dict[str, int] = {}
     for resource in sam["Resources"].values():
         counts[resource["Type"]] = counts.get(resource["Type"], 0) + 1
@@ -229,7 +248,9 @@ def synthesize(stage: str = DEFAULT_STAGE, out: Path = DEFAULT_OUT,
         dependencies_seconds=round(deps_seconds, 2), dependencies=str(dependencies or "-"),
         total_seconds=round(time.perf_counter() - started, 2), dependencies_cached=cached,
         sqs_event_sources=patched, timeouts_lowered=lowered, runtime_bytes_removed=removed,
-        resource_counts=dict(sorted(counts.items())))
+        resource_counts=dict(sorted(counts.items())), bytecode_files=bytecode.compiled,
+        bytecode_bytes=bytecode.bytes_added, bytecode_seconds=round(bytecode_seconds, 2),
+        bytecode_skipped=bytecode.skipped)
     _write_json(out / SUMMARY, asdict(result))
     return result
 
@@ -272,6 +293,10 @@ def _report(result: SynthResult) -> str:
            f"built in {result.dependencies_seconds:.1f} s (chalice package of requirements.txt), "
            f"cached in {result.dependencies}")
         + f"; synthesis {result.total_seconds:.1f} s",
+        f"  bytecode {result.bytecode_files} .pyc (unchecked-hash, {result.bytecode_bytes / 1e6:.2f} MB "
+        f"zipped) compiled in {result.bytecode_seconds:.1f} s"
+        + (f"; not compilable, left as source: {', '.join(result.bytecode_skipped)}"
+           if result.bytecode_skipped else ""),
         "  resources: " + ", ".join(f"{n} {t}" for t, n in result.resource_counts.items()),
         "  SQS event sources with ReportBatchItemFailures: "
         + (", ".join(result.sqs_event_sources) or "none (app.py has no SQS handler)"),

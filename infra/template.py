@@ -1,15 +1,21 @@
 """The CloudFormation resources of a stage, generated from infra.resources (pure, no I/O).
 
 `merge_template(stage)` is what `chalice package --merge-template` merges into the template
-Chalice generates: every table (from the PynamoDB models), every queue with its dead-letter
-queue and an alarm on it, the Cognito user pool with its groups and app client, and API
-Gateway's own error answers (unknown route, throttling, ...) in our error shape, merged into
-the REST API's definition. `lambda_policy()` is the IAM policy of the Lambda role(s).
-Chalice's own resources (functions, roles, the REST API) are adjusted after packaging by
-infra.postprocess, because their names are Chalice's to choose.
+Chalice generates: every table (from the PynamoDB models) with an alarm on its throttled
+requests, every queue with its dead-letter queue and an alarm on it, the Cognito user pool with
+its groups and app client, the secrets, and the REST API's name, throttling and API Gateway's
+own error answers (unknown route, throttling, ...) in our error shape, merged into the REST
+API's definition. Chalice's own resources (functions, roles, the REST API) are adjusted after
+packaging by `complete_template`, through infra.postprocess, because their names are Chalice's
+to choose: each function gets a role of its own (infra.permissions), its environment, a log
+group and alarms on its errors and throttles; the API stage an alarm on its 5xx rate.
 
 Physical names come from chalicelib.core.config (`table_name`, `queue_name`), the functions the
 application itself uses at run time, so the template and the code cannot disagree.
+
+Memory, timeout and architecture of each function are Chalice's settings, in
+.chalice/config.json (so `chalice` itself agrees); JSON has no comments, so FUNCTION_SIZING
+below says what each function gets and why, and a test checks config.json against it.
 """
 from __future__ import annotations
 
@@ -32,33 +38,66 @@ USER_POOL = "UserPool"
 USER_POOL_CLIENT = "UserPoolClient"
 ALARM_TOPIC = "OperationsAlarmTopic"
 CURSOR_SECRET = "CursorSecret"
+STRIPE_API_KEY_SECRET = "StripeApiKeySecret"
+STRIPE_WEBHOOK_SECRET = "StripeWebhookSecret"
+API_ERROR_ALARM = "ApiServerErrorRateAlarm"
 
-# The environment the functions get on top of .chalice/config.json's (see infra.postprocess).
+# The environment every function gets on top of .chalice/config.json's (see infra.postprocess).
 FUNCTION_ENVIRONMENT: dict[str, Any] = {
     "ITINERA_USER_POOL_ID": {"Ref": USER_POOL},
     "ITINERA_USER_POOL_CLIENT_ID": {"Ref": USER_POOL_CLIENT},
-    # Resolved by CloudFormation at deploy time (a dynamic reference): the Lambda role needs no
-    # access to the secret, and the key never enters the repository or config.json.
-    config.CURSOR_SECRET_VARIABLE: {"Fn::Sub": "{{resolve:secretsmanager:${%s}}}" % CURSOR_SECRET},
 }
 
-DYNAMODB_ACTIONS = [
-    "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query",
-    "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem",
-    "dynamodb:ConditionCheckItem", "dynamodb:DescribeTable",
-]  # no Scan: a request path never scans (DESIGN, Data)
-SQS_ACTIONS = [
-    "sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility",
-    "sqs:GetQueueAttributes", "sqs:GetQueueUrl",
-]  # send from the API, receive/delete/attributes for the event source mappings
-SES_ACTIONS = ["ses:SendEmail", "ses:SendRawEmail"]
-COGNITO_ACTIONS = [
-    "cognito-idp:AdminAddUserToGroup", "cognito-idp:AdminRemoveUserFromGroup",
-    "cognito-idp:AdminConfirmSignUp", "cognito-idp:AdminGetUser",
-    "cognito-idp:AdminListGroupsForUser", "cognito-idp:AdminUpdateUserAttributes",
-    "cognito-idp:AdminCreateUser", "cognito-idp:AdminDeleteUser", "cognito-idp:AdminDisableUser",
-    "cognito-idp:ListUsers",
-]  # SignUp, ConfirmSignUp and InitiateAuth are public calls of the app client: no IAM needed
+# Secret -> the variable that gives a function which reads it the secret's ARN (its Ref), never
+# the value: the function reads the value at run time (chalicelib.core.secrets), so no key is in
+# the template, in config.json or in the function's configuration, where the console shows it.
+# Which function reads which secret is infra.permissions' `needs()`.
+SECRET_VARIABLES: dict[str, str] = {
+    CURSOR_SECRET: "ITINERA_CURSOR_SECRET_ID",  # signs pagination cursors (the API)
+    STRIPE_API_KEY_SECRET: "ITINERA_STRIPE_API_KEY_SECRET_ID",  # every caller of the payment provider
+    STRIPE_WEBHOOK_SECRET: "ITINERA_STRIPE_WEBHOOK_SECRET_ID",  # verifies Stripe's webhooks (the API)
+}
+
+# Memory (MB), timeout (s) and why, per function (Chalice's names). .chalice/config.json holds
+# the values ("lambda_functions"); a test checks they are these. Lambda gives CPU in proportion
+# to memory, one full vCPU at 1769 MB: at Chalice's default of 128 MB a function gets about 7%
+# of one, and importing app.py (pydantic models, PynamoDB, Powertools: about 1.7 s on a full
+# core here) takes seconds at every cold start (DESIGN pitfall 13). All run on arm64
+# (Graviton: about 20% cheaper per GB-second than x86_64, and every dependency ships an
+# aarch64 wheel for cp311: infra.dependencies builds the package for the configured one).
+FUNCTION_SIZING: dict[str, tuple[int, int, str]] = {
+    "api_handler": (1769, 29, "latency-facing: every cold start is a request that waits, so one "
+                              "full vCPU (Python runs a request on one thread: more memory buys no "
+                              "speed); 29 s is when API Gateway stops waiting, work past it answers "
+                              "nobody"),
+    "confirm_bookings": (1024, 30, "a batch of 10 provider captures: mostly waiting on Stripe, but "
+                                   "the cold start also imports the stripe library and shakes hands "
+                                   "over TLS, and a traveler waits for the confirmation; 30 s is the "
+                                   "queue's visibility timeout (Lambda refuses longer)"),
+    "cancel_bookings": (1024, 30, "as confirm_bookings: a batch of 10 provider refunds or voids"),
+    "send_notifications": (512, 30, "one SES call per message and small templates: nobody waits "
+                                    "on it, half a vCPU keeps its cold start within a few seconds"),
+    "sweep_bookings": (512, 50, "runs every minute, so it is nearly always warm, and mostly waits on "
+                                "DynamoDB queries of empty indexes; 50 s ends a run before the next "
+                                "minute's starts (overlapping runs are safe, every change is conditional)"),
+}
+LAMBDA_ARCHITECTURE = "arm64"
+# How long each function's log group keeps its logs: a month covers an incident's investigation
+# and the dead-letter queues' 14 days; longer keeps (masked) personal data and costs for nothing.
+LOG_RETENTION_DAYS = 30
+
+# API Gateway's stage-wide limit (every method and path), far below the account's regional
+# default (10,000 requests/s shared by every API of the account): a ceiling that protects the
+# account, not a per-client limit (core.rate_limits limits each traveler's holds and payments).
+# 100 requests/s at about 0.3 s each is some 30 concurrent API functions, leaving most of the
+# account's default 1,000 to the workers and other stacks, and it keeps payments (two Stripe
+# calls each) well under Stripe's live-mode limit of 100 operations/s. The burst of 200 lets a
+# page that fans out a few requests per visitor through when many arrive at once.
+API_THROTTLING_RATE_LIMIT = 100
+API_THROTTLING_BURST_LIMIT = 200
+# The API alarm: more than 1% of the stage's requests answered with a 5xx over 5 minutes.
+API_ERROR_RATE_THRESHOLD = 0.01
+ALARM_PERIOD_SECONDS = 300
 
 
 @contextmanager
@@ -144,6 +183,23 @@ def table_resource(model: type[Model], stage: str) -> dict[str, Any]:
             "UpdateReplacePolicy": "Retain", "Properties": properties}
 
 
+# cfn-lint rules a resource is exempt from, and why (tests/infra/test_template.py runs cfn-lint
+# with the serverless rules and checks that these are the only exemptions in the template).
+# A dead-letter queue is where messages end: they wait there for an operator's redrive (its alarm
+# fires at the first one); a redrive policy of its own would move them out of sight. (The rule
+# exempts dead-letter queues only when RedrivePolicy is written as a string.)
+DEAD_LETTER_QUEUE_EXEMPTION = ("ES6000",)
+# A schedule's event carries nothing to keep: a failed sweep is repeated by the next minute's
+# run and reported by the function's Errors alarm; a dead-letter queue or an on-failure
+# destination would only collect empty events.
+SCHEDULE_EXEMPTION = ("ES4000", "ES1007")
+
+
+def lint_exemption(rules: tuple[str, ...]) -> dict[str, Any]:
+    """A resource's Metadata telling cfn-lint to skip `rules` for it alone."""
+    return {"cfn-lint": {"config": {"ignore_checks": list(rules)}}}
+
+
 def _queue_properties(attributes: dict[str, str]) -> dict[str, Any]:
     """SetQueueAttributes names are CloudFormation property names; numbers become numbers."""
     return {key: int(value) if str(value).isdigit() else value for key, value in attributes.items()}
@@ -161,8 +217,9 @@ def queue_resources(name: str, stage: str) -> dict[str, dict[str, Any]]:
                           "maxReceiveCount": resources.DLQ_MAX_RECEIVE_COUNT},
     }
     return {
-        dlq: {"Type": "AWS::SQS::Queue", "Properties": {
-            "QueueName": physical_dlq, "MessageRetentionPeriod": resources.DLQ_RETENTION_SECONDS}},
+        dlq: {"Type": "AWS::SQS::Queue", "Metadata": lint_exemption(DEAD_LETTER_QUEUE_EXEMPTION),
+              "Properties": {"QueueName": physical_dlq,
+                             "MessageRetentionPeriod": resources.DLQ_RETENTION_SECONDS}},
         queue_id(name): {"Type": "AWS::SQS::Queue", "Properties": queue_props},
         dead_letter_alarm_id(name): _alarm(
             f"{physical_dlq}-not-empty",
@@ -175,13 +232,117 @@ def queue_resources(name: str, stage: str) -> dict[str, dict[str, Any]]:
 
 
 def _alarm(name: str, description: str, *, namespace: str, metric: str, dimensions: list[dict[str, Any]],
-           statistic: str, period: int) -> dict[str, Any]:
-    """An alarm to the operations topic as soon as the metric is above zero in one period."""
+           statistic: str, period: int, threshold: float = 0) -> dict[str, Any]:
+    """An alarm to the operations topic as soon as the metric is above `threshold` (by default:
+    above zero) in one period. No data (no traffic) is not a breach."""
     return {"Type": "AWS::CloudWatch::Alarm", "Properties": {
         "AlarmName": name, "AlarmDescription": description, "Namespace": namespace, "MetricName": metric,
         "Dimensions": dimensions, "Statistic": statistic, "Period": period, "EvaluationPeriods": 1,
+        "Threshold": threshold, "ComparisonOperator": "GreaterThanThreshold", "TreatMissingData": "notBreaching",
+        "AlarmActions": [{"Ref": ALARM_TOPIC}], "OKActions": [{"Ref": ALARM_TOPIC}]}}
+
+
+def _sum_alarm(name: str, description: str, *, namespace: str,
+               metrics: list[tuple[str, list[dict[str, Any]]]]) -> dict[str, Any]:
+    """An alarm as soon as the sum of several metrics ((name, dimensions), Sum over
+    ALARM_PERIOD_SECONDS) is above zero. Missing data points count as zero (FILL): a metric
+    with no data in the period (nothing throttled) neither hides the others nor alarms."""
+    queries: list[dict[str, Any]] = [
+        {"Id": f"m{number}", "ReturnData": False, "MetricStat": {
+            "Metric": {"Namespace": namespace, "MetricName": metric, "Dimensions": dimensions},
+            "Period": ALARM_PERIOD_SECONDS, "Stat": "Sum"}}
+        for number, (metric, dimensions) in enumerate(metrics)]
+    queries.append({"Id": "total", "Expression": "SUM(FILL(METRICS(), 0))", "Label": description,
+                    "ReturnData": True})
+    return {"Type": "AWS::CloudWatch::Alarm", "Properties": {
+        "AlarmName": name, "AlarmDescription": description, "Metrics": queries, "EvaluationPeriods": 1,
         "Threshold": 0, "ComparisonOperator": "GreaterThanThreshold", "TreatMissingData": "notBreaching",
         "AlarmActions": [{"Ref": ALARM_TOPIC}], "OKActions": [{"Ref": ALARM_TOPIC}]}}
+
+
+def table_throttle_alarm_id(model: type[Model]) -> str:
+    return table_id(model) + "ThrottleAlarm"
+
+
+def table_throttle_alarm(model: type[Model], stage: str) -> dict[str, Any]:
+    """Requests DynamoDB throttled on the table or any of its global secondary indexes.
+
+    ReadThrottleEvents and WriteThrottleEvents are the metrics DynamoDB reports per TableName
+    (ThrottledRequests only per TableName *and* Operation), and per GlobalSecondaryIndexName
+    for each index (queries on an index are throttled there, not on the table). On-demand
+    tables throttle on a hot partition or a sudden jump past twice the previous peak: either
+    means requests were slowed or refused (the API answers them 503).
+    """
+    logical = logical_table_name(model)  # the model's name, from the stage it was imported with
+    with _as_stage(stage):
+        physical = config.table_name(logical)
+    table = [{"Name": "TableName", "Value": {"Ref": table_id(model)}}]
+    metrics = [(metric, table) for metric in ("ReadThrottleEvents", "WriteThrottleEvents")]
+    for index in model._get_schema()["global_secondary_indexes"]:
+        dimensions = table + [{"Name": "GlobalSecondaryIndexName", "Value": index["index_name"]}]
+        metrics += [(metric, dimensions) for metric in ("ReadThrottleEvents", "WriteThrottleEvents")]
+    return _sum_alarm(f"{physical}-throttled", f"DynamoDB throttled requests to {physical} (or its indexes).",
+                      namespace="AWS/DynamoDB", metrics=metrics)
+
+
+def function_alarm_ids(function_id: str) -> tuple[str, str]:
+    return function_id + "ErrorsAlarm", function_id + "ThrottlesAlarm"
+
+
+def function_alarms(function_id: str, function_name: str, stage: str) -> dict[str, dict[str, Any]]:
+    """A Lambda function's failed invocations (an exception or a timeout: the API turns its own
+    errors into answers, so these are crashes; a worker's batch that failed whole) and
+    invocations Lambda refused for lack of concurrency, each as soon as there is one."""
+    errors, throttles = function_alarm_ids(function_id)
+    dimensions = [{"Name": "FunctionName", "Value": {"Ref": function_id}}]
+    return {
+        errors: _alarm(f"itinera-{stage}-{function_name}-errors",
+                       f"The {function_name} function failed (an exception or a timeout): see its logs.",
+                       namespace="AWS/Lambda", metric="Errors", dimensions=dimensions, statistic="Sum",
+                       period=ALARM_PERIOD_SECONDS),
+        throttles: _alarm(f"itinera-{stage}-{function_name}-throttles",
+                          f"Lambda refused invocations of {function_name} (no concurrency left).",
+                          namespace="AWS/Lambda", metric="Throttles", dimensions=dimensions, statistic="Sum",
+                          period=ALARM_PERIOD_SECONDS),
+    }
+
+
+def api_error_alarm(stage: str, api_stage: str) -> dict[str, Any]:
+    """The share of the API stage's requests answered with a 5xx: API Gateway's 5XXError is 1
+    for such a request and 0 for any other, so its Average over a period is the rate."""
+    return _alarm(f"itinera-{stage}-api-5xx-rate",
+                  f"More than {API_ERROR_RATE_THRESHOLD:.0%} of API requests failed with a 5xx in "
+                  f"{ALARM_PERIOD_SECONDS // 60} minutes.",
+                  namespace="AWS/ApiGateway", metric="5XXError",
+                  dimensions=[{"Name": "ApiName", "Value": api_name(stage)}, {"Name": "Stage", "Value": api_stage}],
+                  statistic="Average", period=ALARM_PERIOD_SECONDS, threshold=API_ERROR_RATE_THRESHOLD)
+
+
+def api_name(stage: str) -> str:
+    """The REST API's name, which API Gateway's metrics are reported by (ApiName): one of its
+    own per stage, so that two stages in one account do not share metrics."""
+    return f"itinera-{stage}"
+
+
+def function_log_resources(function_id: str, role_id: str) -> dict[str, dict[str, Any]]:
+    """The function's log group, kept LOG_RETENTION_DAYS, and the right to write to it only.
+
+    The policy is its own resource, not part of the role: it names the log group, which is
+    named after the function, which names the role. The first invocations after the stack is
+    created may come before it is attached; their logs are lost, nothing else is.
+    """
+    log_group = function_id + "LogGroup"
+    return {
+        log_group: {"Type": "AWS::Logs::LogGroup", "Properties": {
+            "LogGroupName": {"Fn::Sub": "/aws/lambda/${%s}" % function_id},
+            "RetentionInDays": LOG_RETENTION_DAYS}},
+        function_id + "LogsPolicy": {"Type": "AWS::IAM::Policy", "Properties": {
+            "PolicyName": function_id + "Logs", "Roles": [{"Ref": role_id}],
+            "PolicyDocument": {"Version": "2012-10-17", "Statement": [{
+                "Sid": "OwnLogGroup", "Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                # The log group's Arn ends in ":*": its log streams.
+                "Resource": {"Fn::GetAtt": [log_group, "Arn"]}}]}}},
+    }
 
 
 # Business metrics that mean something went wrong even though no request failed.
@@ -229,17 +390,31 @@ def user_pool_resources(stage: str) -> dict[str, dict[str, Any]]:
     return out
 
 
-def cursor_secret_resource(stage: str) -> dict[str, Any]:
-    """The key that signs pagination cursors: generated once per stage, never chosen by hand.
+def secret_resources(stage: str) -> dict[str, dict[str, Any]]:
+    """The stage's secrets, each with a value Secrets Manager generates when it is created.
 
-    Unlike the Stripe keys (which come from a Stripe account, so an operator sets them), any
-    random value will do, and a stage without one refuses to run (core.config).
+    The cursor key signs pagination cursors: any random value will do, so the generated one is
+    the real one. The Stripe keys come from a Stripe account: theirs is a placeholder that
+    nothing accepts (Stripe refuses the API key, no webhook signature matches) until an operator
+    sets the real value once per stage, which stack updates then keep (README: `aws
+    secretsmanager put-secret-value --secret-id <the stack output's ARN> --secret-string ...`).
+    No fixed Name: a deleted secret keeps its name for its recovery window, which would make
+    recreating the stack fail.
     """
-    # No fixed Name: a deleted secret keeps its name for its recovery window, which would make
-    # recreating the stack fail.
-    return {"Type": "AWS::SecretsManager::Secret", "Properties": {
-        "Description": f"Itinera {stage}: HMAC key of pagination cursors ({config.CURSOR_SECRET_VARIABLE})",
-        "GenerateSecretString": {"PasswordLength": 64, "ExcludePunctuation": True}}}
+    def secret(description: str) -> dict[str, Any]:
+        return {"Type": "AWS::SecretsManager::Secret", "Properties": {
+            "Description": f"Itinera {stage}: {description}",
+            "GenerateSecretString": {"PasswordLength": 64, "ExcludePunctuation": True}}}
+
+    return {
+        CURSOR_SECRET: secret(f"HMAC key of pagination cursors ({SECRET_VARIABLES[CURSOR_SECRET]})"),
+        STRIPE_API_KEY_SECRET: secret(
+            f"Stripe secret API key ({SECRET_VARIABLES[STRIPE_API_KEY_SECRET]}); a placeholder until "
+            "set with aws secretsmanager put-secret-value"),
+        STRIPE_WEBHOOK_SECRET: secret(
+            f"Stripe webhook signing secret, whsec_... ({SECRET_VARIABLES[STRIPE_WEBHOOK_SECRET]}); "
+            "a placeholder until set with aws secretsmanager put-secret-value"),
+    }
 
 
 def _error_body(code: str, message: str | None) -> str:
@@ -295,29 +470,18 @@ def gateway_responses() -> dict[str, dict[str, Any]]:
     return out
 
 
-def lambda_policy(models: list[type[Model]] | None = None,
-                  queues: tuple[str, ...] | None = None) -> dict[str, Any]:
-    """The policy of the Lambda role(s): logs, the tables and their indexes, the queues, SES
-    sending, and the admin calls on the user pool. It refers to the merge template's resources."""
-    models = resources.models() if models is None else models
-    queues = resources.QUEUES if queues is None else queues
-    tables: list[Any] = []
-    for model in models:
-        tables.append({"Fn::GetAtt": [table_id(model), "Arn"]})
-        tables.append({"Fn::Sub": "${%s.Arn}/index/*" % table_id(model)})
-    statements = [
-        {"Sid": "Logs", "Effect": "Allow",
-         "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
-         "Resource": {"Fn::Sub": "arn:${AWS::Partition}:logs:*:*:*"}},
-        {"Sid": "Tables", "Effect": "Allow", "Action": DYNAMODB_ACTIONS, "Resource": tables},
-        {"Sid": "Queues", "Effect": "Allow", "Action": SQS_ACTIONS,
-         "Resource": [{"Fn::GetAtt": [queue_id(q), "Arn"]} for q in queues]},
-        {"Sid": "Email", "Effect": "Allow", "Action": SES_ACTIONS, "Resource": {
-            "Fn::Sub": "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/*"}},
-        {"Sid": "UserPool", "Effect": "Allow", "Action": COGNITO_ACTIONS,
-         "Resource": {"Fn::GetAtt": [USER_POOL, "Arn"]}},
-    ]
-    return {"Version": "2012-10-17", "Statement": [s for s in statements if s["Resource"]]}
+def rest_api_properties(stage: str) -> dict[str, Any]:
+    """Merged into Chalice's RestAPI (AWS::Serverless::Api): its name (in the definition's title
+    too, which API Gateway takes the name from when it imports the definition), the stage's
+    throttling, and the gateway responses."""
+    name = api_name(stage)
+    return {"Properties": {
+        "Name": name,
+        "MethodSettings": [{"ResourcePath": "/*", "HttpMethod": "*",
+                            "ThrottlingRateLimit": API_THROTTLING_RATE_LIMIT,
+                            "ThrottlingBurstLimit": API_THROTTLING_BURST_LIMIT}],
+        "DefinitionBody": {"info": {"title": name},
+                           "x-amazon-apigateway-gateway-responses": gateway_responses()}}}
 
 
 def merge_template(stage: str, models: list[type[Model]] | None = None,
@@ -333,6 +497,7 @@ def merge_template(stage: str, models: list[type[Model]] | None = None,
     outputs: dict[str, dict[str, Any]] = {}
     for model in models:
         res[table_id(model)] = table_resource(model, stage)
+        res[table_throttle_alarm_id(model)] = table_throttle_alarm(model, stage)
         outputs[table_id(model) + "Name"] = {"Value": {"Ref": table_id(model)}}
     res[ALARM_TOPIC] = {"Type": "AWS::SNS::Topic", "Properties": {
         "TopicName": f"itinera-{stage}-alarms", "DisplayName": f"Itinera {stage} alarms"}}
@@ -341,14 +506,51 @@ def merge_template(stage: str, models: list[type[Model]] | None = None,
         outputs[queue_id(name) + "Url"] = {"Value": {"Ref": queue_id(name)}}
     res.update(business_alarm_resources(stage))
     res.update(user_pool_resources(stage))
-    res[CURSOR_SECRET] = cursor_secret_resource(stage)
+    res.update(secret_resources(stage))
     # Deep-merged into Chalice's RestAPI resource (AWS::Serverless::Api) and its swagger.
-    res[REST_API] = {"Properties": {"DefinitionBody": {
-        "x-amazon-apigateway-gateway-responses": gateway_responses()}}}
+    res[REST_API] = rest_api_properties(stage)
     outputs.update({
         "UserPoolId": {"Value": {"Ref": USER_POOL}},
         "UserPoolClientId": {"Value": {"Ref": USER_POOL_CLIENT}},
         "AlarmTopicArn": {"Value": {"Ref": ALARM_TOPIC},
                           "Description": "Subscribe the on-call address to this topic."},
+        "StripeApiKeySecretArn": {"Value": {"Ref": STRIPE_API_KEY_SECRET},
+                                  "Description": "Set the Stripe secret API key here (put-secret-value)."},
+        "StripeWebhookSecretArn": {"Value": {"Ref": STRIPE_WEBHOOK_SECRET},
+                                   "Description": "Set the Stripe webhook signing secret here (put-secret-value)."},
     })
     return {"Resources": res, "Outputs": outputs}
+
+
+def function_environment(function_needs: Any) -> dict[str, Any]:
+    """What a function gets on top of config.json's environment: the user pool's ids, and the
+    ARN of each secret it reads."""
+    return {**FUNCTION_ENVIRONMENT,
+            **{SECRET_VARIABLES[secret]: {"Ref": secret} for secret in function_needs.secrets}}
+
+
+def complete_template(sam: dict[str, Any], stage_environment: dict[str, str]) -> dict[str, Any]:
+    """Give Chalice's functions and API what needs their logical ids (Chalice's to choose), in
+    place: per function its own role (infra.permissions), its environment, its log group and
+    its alarms; the API stage's 5xx alarm. Returns a summary (function -> role id)."""
+    from infra import permissions, postprocess
+
+    stage = stage_environment.get("ITINERA_STAGE", "local")
+    declared = permissions.needs()
+    config_of_stage = permissions.StageConfig.from_environment(stage_environment)
+    roles = postprocess.give_each_function_its_role(sam, {
+        name: permissions.policy(permissions.grants(needs, config_of_stage)) for name, needs in declared.items()})
+    postprocess.add_function_environment(sam, FUNCTION_ENVIRONMENT, per_function={
+        name: function_environment(needs) for name, needs in declared.items()})
+    for function_id, function in list(postprocess.functions(sam)):
+        name = postprocess.function_name(function)
+        if function_id in roles:
+            postprocess.add_resources(sam, function_log_resources(function_id, roles[function_id]))
+        postprocess.add_resources(sam, function_alarms(function_id, name, stage))
+        events = (function["Properties"].get("Events") or {}).values()
+        if any(event.get("Type") == "Schedule" for event in events):
+            function.setdefault("Metadata", {}).update(lint_exemption(SCHEDULE_EXEMPTION))
+    api = sam.get("Resources", {}).get(REST_API, {})
+    if api.get("Type") == "AWS::Serverless::Api":  # an app without routes has none
+        postprocess.add_resources(sam, {API_ERROR_ALARM: api_error_alarm(stage, api["Properties"]["StageName"])})
+    return roles

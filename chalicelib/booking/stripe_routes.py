@@ -9,43 +9,30 @@ A stage without a webhook signing secret takes no Stripe events at all: there th
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from chalice import Blueprint
-from pydantic import BaseModel, ConfigDict, Field
 
 from ..core.api import PUBLIC, Call, endpoint
 from ..core.errors import NotFound, ValidationError
-from ..core.schemas import Output
-from ..core.lazy import lazy_module
+from ..core.lazy import lazy_models
+
+if TYPE_CHECKING:
+    from .stripe_schemas import StripeWebhookReceipt
 
 bp = Blueprint(__name__)
-webhooks = lazy_module(__package__ + ".payments.webhooks")
+schemas = lazy_models(__package__ + ".stripe_schemas")  # built by the first request that uses them
 
 
-class StripeEventPayload(BaseModel):
-    """A Stripe event as Stripe posts it (https://docs.stripe.com/api/events/object)."""
-    model_config = ConfigDict(extra="allow")
-
-    id: str | None = Field(default=None, description="Event id (evt_...): redeliveries repeat it")
-    object: str | None = Field(default=None, description='Always "event"')
-    type: str | None = Field(default=None, description="e.g. payment_intent.succeeded")
-    created: int | None = None
-    livemode: bool | None = None
-    data: dict[str, Any] | None = Field(default=None, description="`object`: the resource the event is about")
-
-
-class StripeWebhookReceipt(Output):
-    received: bool
-    type: str
-    duplicate: bool = Field(description="True when this event id was received before (not processed again)")
-
-
-@endpoint(bp, "POST", "/webhooks/stripe", roles=PUBLIC, body=StripeEventPayload,
-          response=StripeWebhookReceipt, tag="webhooks",
+@endpoint(bp, "POST", "/webhooks/stripe", roles=PUBLIC, body=schemas.StripeEventPayload,
+          response=schemas.StripeWebhookReceipt, tag="webhooks",
           summary="Receive a Stripe event (requires a valid Stripe-Signature header)",
           errors=("VALIDATION_ERROR", "NOT_FOUND"))
 def stripe_webhook(call: Call) -> StripeWebhookReceipt:
+    # Here, not at import: a lazy_module would import the payments package (its port) to find
+    # the module, on every cold start of every function.
+    from .payments import webhooks
+
     try:
         receipt = webhooks.receive(call.request.raw_body or b"", call.headers.get("stripe-signature"))
     except webhooks.InvalidSignature as exc:
@@ -56,4 +43,4 @@ def stripe_webhook(call: Call) -> StripeWebhookReceipt:
         raise ValidationError.for_fields({"body": str(exc)}) from None
     except webhooks.WebhookNotConfigured:
         raise NotFound("No route for POST /webhooks/stripe: this stage takes no Stripe events.") from None
-    return StripeWebhookReceipt(received=True, type=receipt.type, duplicate=receipt.duplicate)
+    return schemas.StripeWebhookReceipt(received=True, type=receipt.type, duplicate=receipt.duplicate)

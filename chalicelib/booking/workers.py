@@ -4,6 +4,9 @@ Records are processed with Powertools' BatchProcessor: a failing record is repor
 `batchItemFailures` (the event source mapping has ReportBatchItemFailures, see infra) and
 comes back after the visibility timeout; the others are deleted. Handlers are idempotent
 because SQS delivers at least once and out of order.
+
+Each worker is a Lambda function of its own: a handler imports only its own use case, so the
+confirmation worker's cold start does not load cancellations, refunds and the sweeper.
 """
 from __future__ import annotations
 
@@ -12,8 +15,6 @@ from typing import Any, Callable
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-
-from . import cancellation, confirmation, expiry, notifications
 
 
 def _body(record: SQSRecord) -> dict[str, Any]:
@@ -24,14 +25,20 @@ def _body(record: SQSRecord) -> dict[str, Any]:
 
 
 def _confirm(record: SQSRecord) -> str:
+    from . import confirmation
+
     return confirmation.confirm_booking(_body(record)["booking_id"])
 
 
 def _cancel(record: SQSRecord) -> str:
+    from . import cancellation
+
     return cancellation.process_cancellation(_body(record)["booking_id"])
 
 
 def _email(record: SQSRecord) -> bool:
+    from . import notifications
+
     message = _body(record)
     return notifications.send_booking_event_email(message["booking_id"], message["event"],
                                                   message.get("refund"), message.get("key"))
@@ -55,4 +62,6 @@ def handle_notifications(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 
 def sweep() -> dict[str, int]:
+    from . import expiry
+
     return expiry.release_expired_holds()

@@ -9,22 +9,30 @@ A route module writes
 and gets: the Chalice route, the bearer token verified and the role enforced (`roles=`), the
 JSON body and the query string validated by pydantic (400 naming each bad field), the result
 serialized, and the operation recorded for `GET /openapi.json`. Views stay thin.
+
+The models may be given as references (core.lazy.lazy_models): they are imported and built on
+the first request of the route, and pydantic itself is imported by the first request that
+validates or returns a model, so a cold start pays for the models of its own route only.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import re
+import sys
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from chalice import Blueprint, Chalice, Response
-from pydantic import BaseModel
-from pydantic import ValidationError as PydanticValidationError
 
 from .auth import Principal, authenticate, require_role
 from .errors import (PayloadTooLarge, ServiceUnavailable, UnsupportedMediaType, ValidationError,
                      from_pydantic, is_transient)
+from .lazy import ModelRef, resolve
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 PUBLIC = None  # roles=PUBLIC: no token needed
 SIGNED_IN: tuple[str, ...] = ()  # any valid token
@@ -38,12 +46,17 @@ class Operation:
     status: int
     tag: str
     roles: tuple[str, ...] | None
-    body: type[BaseModel] | None
-    query: type[BaseModel] | None
-    response: type[BaseModel] | None
+    body: type[BaseModel] | ModelRef | None
+    query: type[BaseModel] | ModelRef | None
+    response: type[BaseModel] | ModelRef | None
     errors: tuple[str, ...]
     idempotent: bool
     other_statuses: tuple[int, ...] = ()  # further success statuses the view may answer with
+
+    def resolved(self) -> Operation:
+        """The operation with its models imported (the OpenAPI document needs the classes)."""
+        return dataclasses.replace(self, body=resolve(self.body), query=resolve(self.query),
+                                   response=resolve(self.response))
 
 
 OPERATIONS: list[Operation] = []
@@ -94,6 +107,8 @@ def check_body(raw: bytes | str | None, content_type: str | None) -> None:
 
 
 def parse_json_body(raw: bytes | str | None, model: type[BaseModel]) -> BaseModel:
+    from pydantic import ValidationError as PydanticValidationError  # loaded with `model`
+
     if raw in (None, b"", ""):
         data: Any = {}
     else:
@@ -110,6 +125,8 @@ def parse_json_body(raw: bytes | str | None, model: type[BaseModel]) -> BaseMode
 
 
 def parse_query(params: Mapping[str, str] | None, model: type[BaseModel]) -> BaseModel:
+    from pydantic import ValidationError as PydanticValidationError  # loaded with `model`
+
     try:
         return model.model_validate(dict(params or {}))
     except PydanticValidationError as exc:
@@ -118,8 +135,9 @@ def parse_query(params: Mapping[str, str] | None, model: type[BaseModel]) -> Bas
 
 
 def endpoint(target: Blueprint | Chalice, method: str, path: str, *, summary: str,
-             roles: tuple[str, ...] | None = PUBLIC, body: type[BaseModel] | None = None,
-             query: type[BaseModel] | None = None, response: type[BaseModel] | None = None,
+             roles: tuple[str, ...] | None = PUBLIC, body: type[BaseModel] | ModelRef | None = None,
+             query: type[BaseModel] | ModelRef | None = None,
+             response: type[BaseModel] | ModelRef | None = None,
              status: int = 200, tag: str = "", errors: tuple[str, ...] = (),
              idempotent: bool = False,
              other_statuses: tuple[int, ...] = ()) -> Callable[[Callable[[Call], Any]], Callable[..., Any]]:
@@ -144,10 +162,10 @@ def endpoint(target: Blueprint | Chalice, method: str, path: str, *, summary: st
                     raise ValidationError.for_fields(
                         {"Idempotency-Key": "header is required: 1-255 printable ASCII characters"})
             if query is not None:
-                call.query = parse_query(request.query_params, query)
+                call.query = parse_query(request.query_params, resolve(query))
             if body is not None:
                 check_body(request.raw_body, headers.get("content-type"))
-                call.body = parse_json_body(request.raw_body, body)
+                call.body = parse_json_body(request.raw_body, resolve(body))
             try:
                 result = view(call)
             except Exception as exc:
@@ -157,8 +175,10 @@ def endpoint(target: Blueprint | Chalice, method: str, path: str, *, summary: st
                 raise
             if isinstance(result, Response):
                 return result
-            if isinstance(result, BaseModel):
-                result = result.model_dump(mode="json", exclude_none=True)
+            if "pydantic" in sys.modules:  # a view cannot have built a model without it
+                from pydantic import BaseModel
+                if isinstance(result, BaseModel):
+                    result = result.model_dump(mode="json", exclude_none=True)
             return Response(body=result, status_code=status,
                             headers={"Content-Type": "application/json"})
 

@@ -1,7 +1,9 @@
 """Per-stage configuration, read from environment variables.
 
-Nothing here talks to AWS: the module is imported at cold start, and the values come from
-`.chalice/config.json` (deployed stages) or from the local stack runner's environment.
+Nothing here talks to AWS when imported or when `settings()` is built: the module is imported
+at cold start, and the values come from `.chalice/config.json` (deployed stages) or from the
+local stack runner's environment. The one value that may come from AWS, the cursor secret, is
+read at use time (`Settings.cursor_secret`, through core.secrets).
 Call `settings()` at use time rather than reading at import, because `chalice.test` sets the
 stage's environment variables only during an invoke.
 """
@@ -14,6 +16,8 @@ from functools import lru_cache
 VERSION = "0.1.0"
 LOCAL_STAGE = "local"
 CURSOR_SECRET_VARIABLE = "ITINERA_CURSOR_SECRET"
+# Deployed stages: the id (ARN) of the Secrets Manager secret holding it (core.secrets).
+CURSOR_SECRET_ID_VARIABLE = "ITINERA_CURSOR_SECRET_ID"
 # Signs cursors on the local stage only: it is in the source, so it protects nothing elsewhere.
 LOCAL_CURSOR_SECRET = "local-cursor-secret"
 
@@ -43,7 +47,6 @@ class Settings:
     hold_seconds: int
     max_active_holds: int
     max_units_per_item: int
-    cursor_secret: str
     payment_provider: str
     # Abuse limits (core.rate_limits): attempts per traveler per fixed one-minute window.
     hold_attempts_per_minute: int
@@ -53,6 +56,13 @@ class Settings:
     def issuer(self) -> str:
         return f"https://cognito-idp.{self.region}.amazonaws.com/{self.user_pool_id}"
 
+    @property
+    def cursor_secret(self) -> str:
+        """Read at each use, not held here: settings() is cached for the life of the process,
+        while a value from Secrets Manager is cached for core.secrets.MAX_AGE_SECONDS, so a
+        rotated secret is picked up."""
+        return _cursor_secret(self.stage)
+
 
 def stage() -> str:
     return os.environ.get("ITINERA_STAGE", LOCAL_STAGE)
@@ -61,14 +71,17 @@ def stage() -> str:
 def _cursor_secret(current_stage: str) -> str:
     """The key that signs pagination cursors (core.pagination). Only the local stage has a
     default: anywhere else a default would let anyone who reads this file forge cursors."""
-    secret = os.environ.get(CURSOR_SECRET_VARIABLE, "")
+    from .secrets import secret_value  # deferred: core.secrets imports this module
+
+    secret = secret_value(CURSOR_SECRET_VARIABLE, CURSOR_SECRET_ID_VARIABLE) or ""
     if current_stage == LOCAL_STAGE:
         return secret or LOCAL_CURSOR_SECRET
     if not secret or secret == LOCAL_CURSOR_SECRET:
         raise ConfigurationError(
-            f"{CURSOR_SECRET_VARIABLE} is not set for stage {current_stage!r}: pagination cursors "
-            f"need a secret of their own on every stage but {LOCAL_STAGE!r} (the deployed stacks "
-            "get one from infra; elsewhere set it in the environment).")
+            f"No cursor secret for stage {current_stage!r}: set {CURSOR_SECRET_ID_VARIABLE} (the id "
+            f"of a Secrets Manager secret; the deployed stacks get one from infra) or, elsewhere, "
+            f"{CURSOR_SECRET_VARIABLE} (the value, not the local default). Pagination cursors need "
+            f"a secret of their own on every stage but {LOCAL_STAGE!r}.")
     return secret
 
 
@@ -92,7 +105,9 @@ def settings() -> Settings:
         else f"https://cognito-idp.{region}.amazonaws.com/{pool_id}/.well-known/jwks.json"
     )
     current = stage()
-    cursor_secret = _cursor_secret(current)  # first: a stage missing it refuses to run at all
+    # The cursor secret is checked where cursors are signed (Settings.cursor_secret), not here:
+    # only the API function signs cursors, so only it is given the secret (least privilege),
+    # and the workers build these settings too.
     return Settings(
         stage=current,
         region=region,
@@ -106,7 +121,6 @@ def settings() -> Settings:
         hold_seconds=_int("ITINERA_HOLD_SECONDS", 900),
         max_active_holds=_int("ITINERA_MAX_ACTIVE_HOLDS", 5),
         max_units_per_item=_int("ITINERA_MAX_UNITS_PER_ITEM", 10),
-        cursor_secret=cursor_secret,
         payment_provider=os.environ.get("ITINERA_PAYMENT_PROVIDER", "local"),
         # Generous on purpose: a person places a few holds and tries a card or two a minute; 20
         # leaves room for retries after SOLD_OUT or a form error. Payments get 15, above the

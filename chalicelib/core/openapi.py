@@ -122,13 +122,14 @@ def _add_booking_links(paths: dict[str, dict[str, Any]]) -> None:
 
 
 def build_document() -> dict[str, Any]:
-    models = {m for op in OPERATIONS for m in (op.body, op.response) if m is not None}
+    operations = [op.resolved() for op in OPERATIONS]  # models declared by reference: imported now
+    models = {m for op in operations for m in (op.body, op.response) if m is not None}
     _, defs = models_json_schema([(m, "serialization" if m is not None else "validation")
                                   for m in sorted(models, key=lambda m: m.__name__)],
                                  ref_template=_REF)
     schemas: dict[str, Any] = dict(defs.get("$defs", {}))
     paths: dict[str, dict[str, Any]] = {}
-    for op in OPERATIONS:
+    for op in operations:
         paths.setdefault(op.path, {})[op.method.lower()] = _operation(op, schemas)
     schemas["Error"] = _error_schema()
     _add_booking_links(paths)

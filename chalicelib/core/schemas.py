@@ -1,4 +1,11 @@
-"""Pydantic building blocks shared by every context's schemas."""
+"""Pydantic building blocks shared by every context's schemas.
+
+Every model is declared with `defer_build=True`: pydantic builds its validator and serializer
+(most of what a model costs) when it is first used rather than when its module is imported. A
+schemas module declares the models of every route of its context, and a cold start uses two or
+three of them. The first uses may come from several threads (the local server): pydantic
+serializes model rebuilds with a lock (pydantic.main._rebuild_lock, in the pinned 2.14).
+"""
 from __future__ import annotations
 
 import re
@@ -23,16 +30,16 @@ Email = Annotated[str, AfterValidator(_email), Field(max_length=254, json_schema
 
 class Input(BaseModel):
     """Request bodies: unknown fields are refused, so a typo names itself instead of vanishing."""
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, defer_build=True)
 
 
 class Query(BaseModel):
     """Query strings arrive as text; pydantic converts, unknown parameters are refused."""
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, defer_build=True)
 
 
 class Output(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 class Money(Output):

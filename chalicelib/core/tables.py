@@ -17,7 +17,9 @@ def ping_tables() -> None:
         import boto3
         from botocore.config import Config
 
+        from .aws import share_service_data
         from .config import settings
+        share_service_data()
         _probe = boto3.session.Session().client(
             "dynamodb", region_name=settings().region,
             config=Config(connect_timeout=1, read_timeout=2, retries={"max_attempts": 1}))

@@ -36,7 +36,10 @@ from pynamodb.expressions.update import Action
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
+from ..core.aws import share_service_data
 from ..core.config import table_name
+
+share_service_data()  # one botocore loader for the sessions PynamoDB opens per model (core.aws)
 
 VENDOR_DIRECTORY = "vendors"
 

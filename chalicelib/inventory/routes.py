@@ -3,76 +3,83 @@ from __future__ import annotations
 
 from chalice import Blueprint
 
+from typing import TYPE_CHECKING
+
 from ..core.api import Call, endpoint
-from ..core.lazy import lazy_module
+from ..core.lazy import lazy_models, lazy_module
 from . import faq
-from .schemas import (AvailabilityOut, AvailabilityQuery, AvailabilityUpdate, Faq, FaqEntry,
-                      ListingOut, ListingPage, ListingPatch, NewListing, NewVendor, PageQuery,
-                      SearchPage, SearchQuery, Updated, VendorOut, VendorPage)
-from .search_rules import SearchParams
+
+if TYPE_CHECKING:
+    from .schemas import (AvailabilityOut, Faq, ListingOut, ListingPage, SearchPage, Updated, VendorOut,
+                          VendorPage)
 
 bp = Blueprint(__name__)
-# Loaded by the first request that needs them (PynamoDB, botocore): see core.lazy.
+# Loaded by the first request that needs them (PynamoDB, botocore, pydantic): see core.lazy.
 service = lazy_module(__package__ + ".service")
 shapes = lazy_module(__package__ + ".shapes")
+search_rules = lazy_module(__package__ + ".search_rules")
+schemas = lazy_models(__package__ + ".schemas")
 VENDORS = ("vendors",)
 ADMINS = ("admins",)
 
 # --- public -----------------------------------------------------------------------------------
 
 
-@endpoint(bp, "GET", "/search", query=SearchQuery, response=SearchPage, tag="catalog",
+@endpoint(bp, "GET", "/search", query=schemas.SearchQuery, response=schemas.SearchPage, tag="catalog",
           summary="Search flights, hotel stays, events and services with units available")
 def search(call: Call) -> SearchPage:
     q = call.query
-    params = SearchParams(kind=q.kind, quantity=q.quantity, city=q.city, origin=q.origin,
-                          destination=q.destination, date=q.date, check_in=q.check_in,
-                          check_out=q.check_out, max_price=q.max_price, currency=q.currency,
-                          sort=q.sort)
+    params = search_rules.SearchParams(kind=q.kind, quantity=q.quantity, city=q.city, origin=q.origin,
+                                       destination=q.destination, date=q.date, check_in=q.check_in,
+                                       check_out=q.check_out, max_price=q.max_price, currency=q.currency,
+                                       sort=q.sort)
     offers, next_cursor = service.search(params, limit=q.limit, cursor=q.cursor)
-    return SearchPage(results=[shapes.search_result(o, params) for o in offers], next_cursor=next_cursor)
+    return schemas.SearchPage(results=[shapes.search_result(o, params) for o in offers],
+                              next_cursor=next_cursor)
 
 
-@endpoint(bp, "GET", "/listings/{listing_id}", response=ListingOut, tag="catalog",
+@endpoint(bp, "GET", "/listings/{listing_id}", response=schemas.ListingOut, tag="catalog",
           summary="A listing with its cancellation policy and rating", errors=("NOT_FOUND",))
 def get_listing(call: Call) -> ListingOut:
     return shapes.listing_out(service.get_listing(call.params["listing_id"]))
 
 
-@endpoint(bp, "GET", "/listings/{listing_id}/availability", query=AvailabilityQuery,
-          response=AvailabilityOut, tag="catalog", errors=("NOT_FOUND",),
+@endpoint(bp, "GET", "/listings/{listing_id}/availability", query=schemas.AvailabilityQuery,
+          response=schemas.AvailabilityOut, tag="catalog", errors=("NOT_FOUND",),
           summary="Capacity, units available and price per date (at most 366 days)")
 def listing_availability(call: Call) -> AvailabilityOut:
     days = service.listing_availability(call.params["listing_id"], call.query.from_, call.query.to)
-    return AvailabilityOut(days=[shapes.day_out(d) for d in days])
+    return schemas.AvailabilityOut(days=[shapes.day_out(d) for d in days])
 
 
-@endpoint(bp, "GET", "/faq", response=Faq, tag="catalog",
+@endpoint(bp, "GET", "/faq", response=schemas.Faq, tag="catalog",
           summary="Answers about payment safety, booking problems, refunds and complaints")
 def get_faq(call: Call) -> Faq:
-    return Faq(entries=[FaqEntry(**entry) for entry in faq.entries()])
+    return schemas.Faq(entries=[schemas.FaqEntry(**entry) for entry in faq.entries()])
 
 
 # --- vendors ----------------------------------------------------------------------------------
 
 
-@endpoint(bp, "POST", "/vendor/listings", roles=VENDORS, body=NewListing, response=ListingOut,
+@endpoint(bp, "POST", "/vendor/listings", roles=VENDORS, body=schemas.NewListing,
+          response=schemas.ListingOut,
           status=201, tag="vendor", summary="Publish a listing")
 def create_listing(call: Call) -> ListingOut:
     vendor_id = service.vendor_of(call.user)
     return shapes.listing_out(service.create_listing(vendor_id, call.body.model_dump()))
 
 
-@endpoint(bp, "GET", "/vendor/listings", roles=VENDORS, query=PageQuery, response=ListingPage,
+@endpoint(bp, "GET", "/vendor/listings", roles=VENDORS, query=schemas.PageQuery,
+          response=schemas.ListingPage,
           tag="vendor", summary="The vendor's own listings, oldest first")
 def vendor_listings(call: Call) -> ListingPage:
     listings, next_cursor = service.vendor_listings(service.vendor_of(call.user), call.query.limit,
                                                     call.query.cursor)
-    return ListingPage(listings=[shapes.listing_out(x) for x in listings], next_cursor=next_cursor)
+    return schemas.ListingPage(listings=[shapes.listing_out(x) for x in listings], next_cursor=next_cursor)
 
 
-@endpoint(bp, "PATCH", "/vendor/listings/{listing_id}", roles=VENDORS, body=ListingPatch,
-          response=ListingOut, tag="vendor", errors=("NOT_FOUND",),
+@endpoint(bp, "PATCH", "/vendor/listings/{listing_id}", roles=VENDORS, body=schemas.ListingPatch,
+          response=schemas.ListingOut, tag="vendor", errors=("NOT_FOUND",),
           summary="Change a listing's title, description, attributes or cancellation policy")
 def update_listing(call: Call) -> ListingOut:
     changes = call.body.model_dump(exclude_unset=True)
@@ -81,7 +88,7 @@ def update_listing(call: Call) -> ListingOut:
 
 
 @endpoint(bp, "PUT", "/vendor/listings/{listing_id}/availability", roles=VENDORS,
-          body=AvailabilityUpdate, response=Updated, tag="vendor",
+          body=schemas.AvailabilityUpdate, response=schemas.Updated, tag="vendor",
           errors=("NOT_FOUND", "CAPACITY_BELOW_COMMITTED", "REQUEST_IN_PROGRESS", "SERVICE_UNAVAILABLE"),
           summary="Set capacity and price for a date range or a list of days (at most 366)")
 def set_availability(call: Call) -> Updated:
@@ -90,13 +97,14 @@ def set_availability(call: Call) -> Updated:
     updated = service.set_availability(service.vendor_of(call.user), call.params["listing_id"],
                                        first=b.from_, last=b.to, capacity=b.capacity,
                                        price=b.price, days=days)
-    return Updated(updated=updated)
+    return schemas.Updated(updated=updated)
 
 
 # --- administrators ---------------------------------------------------------------------------
 
 
-@endpoint(bp, "POST", "/admin/vendors", roles=ADMINS, body=NewVendor, response=VendorOut,
+@endpoint(bp, "POST", "/admin/vendors", roles=ADMINS, body=schemas.NewVendor,
+          response=schemas.VendorOut,
           status=201, tag="admin", errors=("INVALID_STATE",),
           summary="Onboard a vendor: its record and its Cognito user in the vendors group")
 def create_vendor(call: Call) -> VendorOut:
@@ -104,8 +112,9 @@ def create_vendor(call: Call) -> VendorOut:
     return shapes.vendor_out(vendor, password)
 
 
-@endpoint(bp, "GET", "/admin/vendors", roles=ADMINS, query=PageQuery, response=VendorPage,
+@endpoint(bp, "GET", "/admin/vendors", roles=ADMINS, query=schemas.PageQuery,
+          response=schemas.VendorPage,
           tag="admin", summary="Every vendor, oldest first")
 def list_vendors(call: Call) -> VendorPage:
     vendors, next_cursor = service.list_vendors(call.query.limit, call.query.cursor)
-    return VendorPage(vendors=[shapes.vendor_out(v) for v in vendors], next_cursor=next_cursor)
+    return schemas.VendorPage(vendors=[shapes.vendor_out(v) for v in vendors], next_cursor=next_cursor)

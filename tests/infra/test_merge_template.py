@@ -11,7 +11,7 @@ from pynamodb.indexes import GlobalSecondaryIndex, IncludeProjection, KeysOnlyPr
 from pynamodb.models import Model
 
 from chalicelib.core.config import table_name
-from infra import resources, template
+from infra import permissions, resources, template
 
 
 class ByCity(GlobalSecondaryIndex):
@@ -199,36 +199,118 @@ def test_every_gateway_response_carries_the_request_id_header():
     assert responses["THROTTLED"]["responseParameters"]["gatewayresponse.header.Retry-After"] == "'1'"
 
 
-def test_the_lambda_policy_covers_tables_indexes_queues_email_and_pool_admin():
-    statements = {s["Sid"]: s for s in template.lambda_policy()["Statement"]}
-    for model in resources.models():
-        assert {"Fn::GetAtt": [template.table_id(model), "Arn"]} in statements["Tables"]["Resource"]
-        assert {"Fn::Sub": "${%s.Arn}/index/*" % template.table_id(model)} in statements["Tables"]["Resource"]
-    assert "dynamodb:Scan" not in statements["Tables"]["Action"]
-    for name in resources.QUEUES:
-        assert {"Fn::GetAtt": [template.queue_id(name), "Arn"]} in statements["Queues"]["Resource"]
-    assert {"sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage"} <= set(statements["Queues"]["Action"])
-    assert "ses:SendEmail" in statements["Email"]["Action"]
-    assert statements["UserPool"]["Resource"] == {"Fn::GetAtt": [template.USER_POOL, "Arn"]}
-    assert {"cognito-idp:AdminAddUserToGroup", "cognito-idp:AdminConfirmSignUp"} <= set(
-        statements["UserPool"]["Action"])
-
-
-def test_every_cognito_admin_call_of_the_code_is_allowed():
-    """Admin* calls need IAM (the public SignUp/InitiateAuth do not): grep the code for them."""
+def test_every_cognito_admin_call_of_the_code_is_declared_for_the_api():
+    """Admin* calls need IAM (the public SignUp/InitiateAuth do not): grep the code for them.
+    AdminConfirmSignUp only runs where the stage confirms sign-ups itself (the local one)."""
     root = Path(template.__file__).resolve().parent.parent / "chalicelib"
     calls = {m for f in root.rglob("*.py") for m in re.findall(r"\.(admin_[a-z_]+)\(", f.read_text())}
-    actions = {"cognito-idp:" + "".join(w.title() for w in call.split("_")) for call in calls}
-    assert actions <= set(template.COGNITO_ACTIONS), actions - set(template.COGNITO_ACTIONS)
+    actions = {"".join(w.title() for w in call.split("_")) for call in calls}
+    api = permissions.needs()[permissions.API_FUNCTION]
+    assert actions == set(api.user_pool) | {"AdminConfirmSignUp"}
+    assert api.confirms_signups
 
 
-def test_each_stage_generates_its_cursor_secret_and_every_function_gets_it():
-    """Deployed stages refuse to run without ITINERA_CURSOR_SECRET (core.config): infra provides it."""
-    secret = template.merge_template("prod")["Resources"][template.CURSOR_SECRET]
-    assert secret["Type"] == "AWS::SecretsManager::Secret"
-    assert secret["Properties"]["GenerateSecretString"]["PasswordLength"] >= 32
-    assert template.FUNCTION_ENVIRONMENT["ITINERA_CURSOR_SECRET"] == {
-        "Fn::Sub": "{{resolve:secretsmanager:${%s}}}" % template.CURSOR_SECRET}
+PROD = permissions.StageConfig(payment_provider="stripe", auto_confirm_signups=False,
+                               sender_email="bookings@itinera.example")
+LOCAL = permissions.StageConfig(payment_provider="local", auto_confirm_signups=True,
+                                sender_email="bookings@itinera.example")
+
+
+def test_stage_config_reads_the_environment_as_the_app_does(monkeypatch):
+    from chalicelib.core.config import settings
+
+    for env in ({"ITINERA_STAGE": "local"},
+                {"ITINERA_STAGE": "prod", "ITINERA_PAYMENT_PROVIDER": "stripe", "ITINERA_AUTO_CONFIRM": "false",
+                 "ITINERA_SENDER_EMAIL": "hello@example.org"},
+                {"ITINERA_STAGE": "dev"}):
+        for key in ("ITINERA_PAYMENT_PROVIDER", "ITINERA_AUTO_CONFIRM", "ITINERA_SENDER_EMAIL"):
+            monkeypatch.delenv(key, raising=False)
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.setenv("ITINERA_CURSOR_SECRET", "a-cursor-secret-for-this-test")
+        settings.cache_clear()
+        try:
+            app = settings()
+            ours = permissions.StageConfig.from_environment(env)
+            assert (ours.payment_provider, ours.auto_confirm_signups, ours.sender_email) == (
+                app.payment_provider, app.auto_confirm_signups, app.sender_email), env
+        finally:
+            settings.cache_clear()
+
+
+def test_only_stages_with_the_local_provider_grant_its_table():
+    from chalicelib.booking.payments.models import LocalPayment
+
+    table = permissions.Resource("table", template.table_id(LocalPayment))
+    for name, needs in permissions.needs().items():
+        prod = {r for _, r in permissions.grants(needs, PROD)}
+        local = {r for _, r in permissions.grants(needs, LOCAL)}
+        assert table not in prod, name
+        assert (table in local) == needs.pays, name
+
+
+def test_only_stages_that_confirm_sign_ups_themselves_grant_admin_confirm_sign_up():
+    api = permissions.needs()[permissions.API_FUNCTION]
+    confirm = ("cognito-idp:AdminConfirmSignUp", permissions.Resource("user-pool", template.USER_POOL))
+    assert confirm in permissions.grants(api, LOCAL)
+    assert confirm not in permissions.grants(api, PROD)
+
+
+def test_email_is_allowed_from_the_stages_sender_and_its_domain_only():
+    notifications = permissions.needs()["send_notifications"]
+    sends = {r for a, r in permissions.grants(notifications, PROD) if a == permissions.SEND_EMAIL}
+    assert sends == {permissions.Resource("ses-identity", "bookings@itinera.example"),
+                     permissions.Resource("ses-identity", "itinera.example")}
+    assert not [n for n, needs in permissions.needs().items() if needs.sends_email and n != "send_notifications"]
+
+
+def test_a_policy_allows_exactly_its_grants_grouped_by_action_set():
+    t = permissions.Resource("table", "BookingsTable")
+    i = permissions.Resource("index", "BookingsTable", "by-traveler")
+    q = permissions.Resource("queue", "NotificationsQueue")
+    grants = {(permissions.GET, t), (permissions.UPDATE, t), (permissions.QUERY, i),
+              (permissions.SEND, q), (permissions.GET_QUEUE_URL, q)}
+    policy = permissions.policy(grants)
+    assert permissions.expand(policy) == {(a, json.dumps(permissions.resource_arn(r), sort_keys=True)) for a, r in grants}
+    assert len(policy["Statement"]) == 3
+    assert {"Fn::Sub": "${BookingsTable.Arn}/index/by-traveler"} in [
+        r for s in policy["Statement"] for r in s["Resource"]]
+    assert permissions.resource_arn(permissions.Resource("secret", "CursorSecret")) == {"Ref": "CursorSecret"}
+
+
+def test_the_stage_has_three_secrets_and_no_value_in_any_variable():
+    res = template.merge_template("prod")["Resources"]
+    for secret, variable in template.SECRET_VARIABLES.items():
+        assert res[secret]["Type"] == "AWS::SecretsManager::Secret"
+        assert res[secret]["Properties"]["GenerateSecretString"]["PasswordLength"] >= 32
+        assert variable.endswith("_SECRET_ID")
+    assert set(template.SECRET_VARIABLES) == {"CursorSecret", "StripeApiKeySecret", "StripeWebhookSecret"}
+    assert "put-secret-value" in res[template.STRIPE_API_KEY_SECRET]["Properties"]["Description"]
+    assert all(isinstance(v, dict) and set(v) == {"Ref"} for v in template.FUNCTION_ENVIRONMENT.values())
+    api = template.function_environment(permissions.needs()[permissions.API_FUNCTION])
+    assert api["ITINERA_CURSOR_SECRET_ID"] == {"Ref": template.CURSOR_SECRET}
+    worker = template.function_environment(permissions.needs()["confirm_bookings"])
+    assert worker["ITINERA_STRIPE_API_KEY_SECRET_ID"] == {"Ref": template.STRIPE_API_KEY_SECRET}
+    assert "ITINERA_CURSOR_SECRET_ID" not in worker
+
+
+def test_the_rest_api_is_named_per_stage_and_throttled():
+    api = template.merge_template("dev")["Resources"][template.REST_API]["Properties"]
+    assert api["Name"] == api["DefinitionBody"]["info"]["title"] == "itinera-dev"
+    (setting,) = api["MethodSettings"]
+    assert (setting["ResourcePath"], setting["HttpMethod"]) == ("/*", "*")
+    assert (setting["ThrottlingRateLimit"], setting["ThrottlingBurstLimit"]) == (100, 200)
+    assert "x-amazon-apigateway-gateway-responses" in api["DefinitionBody"]
+
+
+def test_a_table_alarm_adds_up_throttles_of_the_table_and_each_global_index():
+    alarm = template.table_throttle_alarm(Widget, "prod")["Properties"]
+    metrics = [m["MetricStat"]["Metric"] for m in alarm["Metrics"] if "MetricStat" in m]
+    assert [(m["MetricName"], [d["Name"] for d in m["Dimensions"]]) for m in metrics] == [
+        ("ReadThrottleEvents", ["TableName"]), ("WriteThrottleEvents", ["TableName"]),
+        ("ReadThrottleEvents", ["TableName", "GlobalSecondaryIndexName"]),
+        ("WriteThrottleEvents", ["TableName", "GlobalSecondaryIndexName"])]  # by-city; by-price is local
+    assert alarm["AlarmName"] == "itinera-prod-widgets-throttled"
 
 
 def test_the_attempt_counters_of_the_abuse_limits_are_a_table_whose_windows_expire():

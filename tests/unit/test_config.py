@@ -22,10 +22,15 @@ def stage(monkeypatch):
     settings.cache_clear()  # the next settings() reads the restored environment
 
 
-def test_a_deployed_stage_without_a_cursor_secret_refuses_to_start(stage):
+def test_a_deployed_stage_without_a_cursor_secret_refuses_to_use_one(stage):
     stage("prod")
     with pytest.raises(ConfigurationError, match="ITINERA_CURSOR_SECRET"):
-        settings()
+        settings().cursor_secret  # noqa: B018  (the read is the point)
+
+
+def test_a_worker_without_the_cursor_secret_still_starts(stage):
+    stage("prod")  # the workers sign no cursor: the template gives them no cursor secret
+    assert settings().stage == "prod"
 
 
 def test_a_cursor_cannot_be_signed_on_a_deployed_stage_without_a_secret(stage):
@@ -37,7 +42,7 @@ def test_a_cursor_cannot_be_signed_on_a_deployed_stage_without_a_secret(stage):
 def test_the_local_default_secret_is_refused_outside_the_local_stage(stage):
     stage("prod", LOCAL_CURSOR_SECRET)
     with pytest.raises(ConfigurationError):
-        settings()
+        settings().cursor_secret  # noqa: B018
 
 
 def test_a_deployed_stage_signs_cursors_with_its_own_secret(stage):

@@ -21,7 +21,10 @@ from pynamodb.attributes import (BooleanAttribute, MapAttribute, NumberAttribute
                                  UnicodeAttribute)
 from pynamodb.models import Model
 
+from ...core.aws import share_service_data
 from ...core.config import table_name
+
+share_service_data()  # one botocore loader for the sessions PynamoDB opens per model (core.aws)
 
 
 class _LocalPaymentsTable(Model):

@@ -17,18 +17,19 @@ most Lambda invocations never need it.
 """
 from __future__ import annotations
 
-import os
 from contextlib import contextmanager
 from typing import Any, Iterator
 
 from ...core.observability import logger
+from ...core.secrets import secret_value
 from .port import (AUTHORIZED, CAPTURED, CREATED, REFUND_CANCELED, REFUND_FAILED, REFUND_PENDING,
                    REFUND_SUCCEEDED, VOIDED, AmountExceeded, Authorization, AuthorizationGone,
                    Capture, CaptureFailed, Declined, IdempotencyKeyReused, InvalidPaymentMethod,
                    InvalidPaymentState, PaymentError, PaymentState, ProviderBusy,
                    ProviderUnavailable, Refund, UnknownPayment, scoped_key)
 
-API_KEY_VARIABLE = "ITINERA_STRIPE_API_KEY"
+API_KEY_VARIABLE = "ITINERA_STRIPE_API_KEY"  # the key itself: the local stack and tests
+API_KEY_SECRET_ID_VARIABLE = "ITINERA_STRIPE_API_KEY_SECRET_ID"  # deployed stages (core.secrets)
 
 # A PaymentIntent's status in the port's words (PaymentState.status).
 STATUS_OF_INTENT = {
@@ -70,9 +71,14 @@ class StripeProvider:
 
     @classmethod
     def from_env(cls) -> "StripeProvider":
-        api_key = os.environ.get(API_KEY_VARIABLE, "")
+        """Built with the key from Secrets Manager (`ITINERA_STRIPE_API_KEY_SECRET_ID`, deployed stages)
+        or from `ITINERA_STRIPE_API_KEY` (local): see core.secrets. The provider is built once
+        per process (payments.provider()), so a rolled key is used from the next cold start:
+        roll it in Stripe with an expiry on the old key longer than a function's lifetime."""
+        api_key = secret_value(API_KEY_VARIABLE, API_KEY_SECRET_ID_VARIABLE)
         if not api_key:
-            raise RuntimeError(f"{API_KEY_VARIABLE} is not set: the stripe payment provider needs it")
+            raise RuntimeError(f"Neither {API_KEY_SECRET_ID_VARIABLE} nor {API_KEY_VARIABLE} is set: "
+                               "the stripe payment provider needs the API key")
         return cls(api_key)
 
     # -- the port --------------------------------------------------------------------------

@@ -1,9 +1,10 @@
 """Stripe webhooks: verify the signature, drop redeliveries, record the event.
 
-What "processing" means today: a verified event is recorded once (its id, type and the object
-it is about) in `stripe_events` and logged. Nothing else happens yet: the booking flow learns
-about payments from its own provider calls, and reacting to `payment_intent.*` events (e.g. a
-capture that Stripe reports as failed later) is for the booking service to hook in here.
+What "processing" means: a verified event is recorded once (its id, type and the object it is
+about) in `stripe_events` and logged. A refund's later word (`refund.updated`,
+`charge.refund.updated`) settles or reverses the refund it is about (booking.refunds) before
+it is recorded, so a failure there is retried by Stripe. The booking flow learns about
+payments from its own provider calls: `payment_intent.*` events are only recorded.
 
 Stripe delivers at least once and retries any non-2xx answer for days, so a duplicate is
 acknowledged with 200 without being processed again, and a bad signature is a 400 (Stripe's
@@ -12,7 +13,6 @@ documented answer), never a 5xx.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -21,9 +21,11 @@ from pynamodb.exceptions import PutError
 
 from ...core import clock
 from ...core.observability import logger
+from ...core.secrets import secret_value
 from .models import StripeEvent
 
-SECRET_VARIABLE = "ITINERA_STRIPE_WEBHOOK_SECRET"
+SECRET_VARIABLE = "ITINERA_STRIPE_WEBHOOK_SECRET"  # the secret itself: the local stack and tests
+SECRET_ID_VARIABLE = "ITINERA_STRIPE_WEBHOOK_SECRET_ID"  # deployed stages (core.secrets)
 TOLERANCE_SECONDS = 300  # Stripe's default: a signed payload older than this is a replay
 RETENTION_SECONDS = 30 * 24 * 3600
 
@@ -48,9 +50,12 @@ class Receipt:
 
 
 def webhook_secret() -> str:
-    secret = os.environ.get(SECRET_VARIABLE, "")
+    """From Secrets Manager (`ITINERA_STRIPE_WEBHOOK_SECRET_ID`, deployed stages) or from
+    `ITINERA_STRIPE_WEBHOOK_SECRET` (local), read per event: core.secrets caches it, so a
+    rolled signing secret is picked up without a redeploy."""
+    secret = secret_value(SECRET_VARIABLE, SECRET_ID_VARIABLE)
     if not secret:
-        raise WebhookNotConfigured(f"{SECRET_VARIABLE} is not set")
+        raise WebhookNotConfigured(f"Neither {SECRET_ID_VARIABLE} nor {SECRET_VARIABLE} is set")
     return secret
 
 
