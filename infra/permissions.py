@@ -163,7 +163,8 @@ def needs() -> dict[str, Needs]:
             secrets=(STRIPE_API_KEY_SECRET,),
             pays=True),
         "cancel_bookings": Needs(
-            tables=transitions,
+            # A refund Stripe reports pending gets a record to follow it (refunds.settle_pending).
+            tables={**transitions, booking.RefundRecord: (PUT,)},
             sends_to=(NOTIFICATIONS,),
             consumes=CANCELLATIONS,
             secrets=(STRIPE_API_KEY_SECRET,),
@@ -176,8 +177,12 @@ def needs() -> dict[str, Needs]:
         "sweep_bookings": Needs(
             tables={**transitions, **unkept_payments, **system_cases,
                     booking.ActiveHolds: (UPDATE,),  # an expired hold is no longer active
-                    booking.RefundRecord: (GET, UPDATE),
-                    IdempotencyRecord: (PUT,)},  # a resumed refund records the agent's answer
+                    # Resumed refunds; a settled cancellation's refund that pends gets a record.
+                    booking.RefundRecord: (GET, PUT, UPDATE),
+                    booking.AuditEntry: (PUT,),  # a resumed refund the provider refuses is audited
+                    # A resumed refund records the agent's answer, or reads it when the agent's
+                    # retry recorded the refund first.
+                    IdempotencyRecord: (GET, PUT)},
             indexes={booking.Booking: ("pending-by-deadline",),
                      booking.RefundRecord: ("refunds-pending", "refunds-by-provider-id")},
             sends_to=(CONFIRMATIONS, CANCELLATIONS, NOTIFICATIONS),  # redrives, emails

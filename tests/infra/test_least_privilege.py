@@ -42,6 +42,9 @@ NOT_EXERCISED: dict[tuple[str, str, str], str] = {
     ("send_notifications", SEND_EMAIL, "ses-identity:itinera.example"):
         "SES authorizes a send against the domain's identity when the domain, not the address, "
         "is verified (the usual production setup); the emulator verifies the address",
+    ("sweep_bookings", GET, "table:IdempotencyTable"):
+        "a refund the sweeper resumes while the agent's retry records it first: the sweeper then "
+        "reads the stored answer (refunds._record / _release); a race no flow here stages",
 }
 
 # Cognito calls a client makes with its own credentials or tokens: IAM does not authorize them.
@@ -427,6 +430,10 @@ class Flows:
         ok(api.get(f"/me/bookings?limit=1&cursor={mine['next_cursor']}", token=traveler))
         ok(api.get(f"/bookings/{main}/cancellation-quote", token=traveler))
         ok(api.post(f"/bookings/{main}/cancel", {}, token=traveler), 202)
+        # Its refund (half, by the policy) stays pending at Stripe: the worker records it to follow.
+        self.fake.hold_refunds_pending()
+        from chalicelib.core.queues import CANCELLATIONS
+        assert work(self.stack, "cancel_bookings", CANCELLATIONS) == 1
         abandoned = self.hold(traveler, 33)
         self.pay(traveler, abandoned, "tok_chargeDeclined", status=402)
         ok(api.post(f"/bookings/{abandoned}/cancel", {}, token=traveler))
@@ -479,7 +486,9 @@ class Flows:
         """What the sweeper settles: a hold that lapses after a declined attempt; a confirmation
         and a cancellation whose workers never ran (their messages lost, twice); a confirmed
         booking whose declined attempt could not be voided yet; the refunds left pending or
-        unanswered by the agents' desk."""
+        unanswered by the agents' desk; a cancellation whose refund pends; a resumed refund the
+        provider refuses."""
+        from chalicelib.booking.payments.port import AmountExceeded
         from chalicelib.booking.refunds import PENDING_CHECK_SECONDS
         from chalicelib.core.queues import CANCELLATIONS, CONFIRMATIONS
 
@@ -502,9 +511,16 @@ class Flows:
         assert drain(CONFIRMATIONS) and drain(CANCELLATIONS)  # lost again: the sweeper settles them itself
         self.fake.settle_refund(self.succeeding_refund.provider_refund_id, "succeeded")
         self.fake.settle_refund(self.failing_refund.provider_refund_id, "failed")  # reversed, opens a case
+        self.fake.hold_refunds_pending()  # the cancellation the sweeper settles: its refund pends
         second = sweep(self.stack, max(PENDING_CHECK_SECONDS, 1000) + 1)
         assert (second["settled"], second["refunds_settled"]) == (2, 2) and second["expired"] >= 1, second
         assert [self.status(b) for b in (confirming, cancelling, lapsing)] == ["CONFIRMED", "CANCELLED", "EXPIRED"]
+        # A refund nobody retried, which the provider refuses when the sweeper resumes it: the
+        # refusal is audited and reported to the agents.
+        self.fake.fail_next("refund")
+        self.refund(self.reversed_refund.booking_id, 50, status=503)
+        self.fake.fail_next("refund", error=AmountExceeded("Not that much is left."))
+        assert sweep(self.stack, 120)["refunds_resumed"] == 1
         work_all(self.stack)
 
 

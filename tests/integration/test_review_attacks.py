@@ -110,3 +110,22 @@ def test_an_authorization_that_returns_after_the_hold_lapsed_does_not_confirm_it
     assert seen["status"] == "EXPIRED"  # what the traveler was shown while the payment ran
     assert paid.status_code == 409 and paid.data["error"]["code"] == "HOLD_EXPIRED"  # fails: 202 CONFIRMING
     assert statuses(fake) == ["voided"]
+
+
+# Found by review of the secrets change: the provider is built lazily, so a Secrets Manager
+# error reading Stripe's key escaped the cleanup after the cancellation had committed: the
+# traveler got a 503 for a done cancel and no email. Cleanup never raises; the sweeper retries.
+def test_a_provider_that_cannot_be_built_during_cleanup_does_not_undo_the_answer(api, tokens, hotel, fake,
+                                                                              monkeypatch):
+    from chalicelib.booking import payment_cleanup
+    from chalicelib.core.secrets import SecretUnavailable
+
+    booking_id = hold(api, tokens, hotel)
+    assert pay(api, tokens, booking_id, "tok_chargeDeclined").status_code == 402  # an attempt to void
+
+    def unreadable():
+        raise SecretUnavailable("Secrets Manager throttled reading the Stripe key")
+    monkeypatch.setattr(payment_cleanup, "payment_provider", unreadable)
+    cancelled = api.post(f"/bookings/{booking_id}/cancel", {}, token=tokens["traveler"])
+
+    assert cancelled.status_code == 200 and cancelled.data["status"] == "CANCELLED"

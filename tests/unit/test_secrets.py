@@ -214,6 +214,24 @@ def test_the_stripe_provider_takes_its_api_key_from_secrets_manager(secretsmanag
     assert Built.from_env().api_key == "sk_test_from_secrets_manager"
 
 
+def test_a_stripe_key_stored_after_the_placeholder_reaches_a_warm_provider(secretsmanager, monkeypatch):
+    from chalicelib.booking import payments
+
+    monkeypatch.setenv("ITINERA_PAYMENT_PROVIDER", "stripe")
+    arn = stored(secretsmanager, monkeypatch, "PLACEHOLDER", id_variable="ITINERA_STRIPE_API_KEY_SECRET_ID")
+    payments.reset_provider()
+    try:
+        before = payments.provider()
+        assert payments.provider() is before  # built once while the key stays
+        secretsmanager.put_secret_value(SecretId=arn, SecretString="sk_live_real")
+        parameters.clear_caches()  # as if MAX_AGE_SECONDS had passed
+
+        after = payments.provider()
+    finally:
+        payments.reset_provider()
+    assert after is not before and after._client._requestor.api_key == "sk_live_real"
+
+
 def test_a_webhook_is_verified_with_the_signing_secret_from_secrets_manager(secretsmanager, monkeypatch):
     stored(secretsmanager, monkeypatch, "whsec_from_secrets_manager", id_variable="ITINERA_STRIPE_WEBHOOK_SECRET_ID")
     payload = json.dumps({"id": "evt_1", "type": "payment_intent.succeeded"})

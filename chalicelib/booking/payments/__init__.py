@@ -31,19 +31,33 @@ __all__ = [
 ]
 
 _providers: dict[str, PaymentProvider] = {}
+# What each provider was built with that can change while the process lives (Stripe's API key,
+# set or rotated in Secrets Manager); None: served by use_provider, never rebuilt.
+_built_with: dict[str, str | None] = {}
 _lock = threading.Lock()
 
 
 def provider() -> PaymentProvider:
-    """The configured provider, built once per process (Stripe's client keeps its connections)."""
+    """The configured provider, built once per process (Stripe's client keeps its connections)
+    and again when its key changes: a key stored after the stack's placeholder, or rotated, is
+    used within core.secrets' cache time, not only by new processes."""
     name = settings().payment_provider
     existing = _providers.get(name)
-    if existing is not None:
+    if existing is not None and (_built_with.get(name) is None or _built_with[name] == _credential(name)):
         return existing
     with _lock:
-        if name not in _providers:
+        credential = _credential(name)
+        if name not in _providers or (_built_with.get(name) is not None and _built_with[name] != credential):
             _providers[name] = _build(name)
+            _built_with[name] = credential
         return _providers[name]
+
+
+def _credential(name: str) -> str:
+    if name != "stripe":
+        return ""
+    from .stripe_provider import current_api_key
+    return current_api_key()
 
 
 def _build(name: str) -> PaymentProvider:
@@ -60,9 +74,11 @@ def use_provider(instance: PaymentProvider) -> None:
     """Tests and the fault-injection run: serve `instance` as the configured provider."""
     with _lock:
         _providers[settings().payment_provider] = instance
+        _built_with[settings().payment_provider] = None
 
 
 def reset_provider() -> None:
     """Forget built providers (tests that change the configuration)."""
     with _lock:
         _providers.clear()
+        _built_with.clear()

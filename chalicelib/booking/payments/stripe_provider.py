@@ -55,6 +55,15 @@ _PAYMENT_METHOD_PREFIXES = ("pm_", "tok_")
 _NOT_AUTHORIZED = ("requires_payment_method", "requires_confirmation", "requires_action")
 
 
+def current_api_key() -> str:
+    """The Stripe API key now (Secrets Manager's value is cached by core.secrets)."""
+    api_key = secret_value(API_KEY_VARIABLE, API_KEY_SECRET_ID_VARIABLE)
+    if not api_key:
+        raise RuntimeError(f"Neither {API_KEY_SECRET_ID_VARIABLE} nor {API_KEY_VARIABLE} is set: "
+                           "the stripe payment provider needs the API key")
+    return api_key
+
+
 class StripeProvider:
     name = "stripe"
 
@@ -72,14 +81,9 @@ class StripeProvider:
     @classmethod
     def from_env(cls) -> "StripeProvider":
         """Built with the key from Secrets Manager (`ITINERA_STRIPE_API_KEY_SECRET_ID`, deployed stages)
-        or from `ITINERA_STRIPE_API_KEY` (local): see core.secrets. The provider is built once
-        per process (payments.provider()), so a rolled key is used from the next cold start:
-        roll it in Stripe with an expiry on the old key longer than a function's lifetime."""
-        api_key = secret_value(API_KEY_VARIABLE, API_KEY_SECRET_ID_VARIABLE)
-        if not api_key:
-            raise RuntimeError(f"Neither {API_KEY_SECRET_ID_VARIABLE} nor {API_KEY_VARIABLE} is set: "
-                               "the stripe payment provider needs the API key")
-        return cls(api_key)
+        or from `ITINERA_STRIPE_API_KEY` (local): see core.secrets. payments.provider() builds
+        it again when the key changes (`current_api_key`)."""
+        return cls(current_api_key())
 
     # -- the port --------------------------------------------------------------------------
 
