@@ -2,25 +2,27 @@
 
     python -m infra.synth [--stage prod] [--out build/infra]
 
-1. Generates the merge template (infra.template: tables, queues + DLQs + alarms, user pool,
-   gateway responses) and the Lambda role policy, from infra.resources.
+1. Generates the merge template (infra.template: tables, queues + DLQs, secrets, user pool,
+   the alarm topic, gateway responses), from infra.resources.
 2. Runs `chalice package --stage <stage> --merge-template <merge template> <out>` on a
-   snapshot of the project (<out>/.project), with the generated policy as the stage's IAM
-   policy file (`iam_policy_file`; no policy file is kept in .chalice/, so the policy always
-   matches the resources). It is Chalice's own `package` command, called through its Python
-   API for that one extra setting. The Lambda-compatible wheels of requirements.txt are built
-   by Chalice once per set of pins and reused from build/lambda-deps (infra.dependencies).
-3. Post-processes what Chalice wrote (infra.postprocess): ReportBatchItemFailures on every SQS
-   event source, queue ARNs wired to the queue resources, worker timeouts within the queue's
-   visibility timeout, the user pool ids in every function's environment, boto3/botocore out
-   of deployment.zip. Refuses to finish when the template has a dangling reference or an SQS
-   event source without ReportBatchItemFailures.
+   snapshot of the project (<out>/.project), with a deny-all IAM policy file for Chalice's own
+   roles (`iam_policy_file`), which step 3 replaces. It is Chalice's own `package` command,
+   called through its Python API for that one extra setting. The Lambda-compatible wheels of
+   requirements.txt are built by Chalice once per set of pins and architecture and reused from
+   build/lambda-deps (infra.dependencies).
+3. Completes what Chalice wrote (infra.postprocess, infra.template.complete_template):
+   ReportBatchItemFailures on every SQS event source, queue ARNs wired to the queue
+   resources, worker timeouts within the queue's visibility timeout, one least-privilege role
+   per function (infra.permissions), each function's environment (user pool, secret ids) and
+   log group, stage throttling and the alarms; boto3/botocore out of deployment.zip. Refuses to
+   finish when the template has a dangling reference or an SQS event source without
+   ReportBatchItemFailures.
 4. Adds precompiled bytecode to deployment.zip (infra.bytecode; DESIGN pitfall 12): Lambda's
    code directory is read-only, so a package without .pyc files compiles at every cold start.
 
 Writes <out>/sam.json, <out>/deployment.zip, the generated inputs (merge-template.json,
 lambda-policy.json) and <out>/synth.json (a summary with timings, read by tools.bench).
-Nothing here calls AWS. Deploy with `sam deploy` / `aws cloudformation package` + `deploy`.
+Nothing here calls AWS. Deploy with `make deploy STAGE=...` (tools.deploy).
 
 It imports the project's app.py (Chalice does, to find the handlers): run it in its own
 process (`run_synth` does) rather than inside one that already imported the app.
