@@ -27,24 +27,12 @@ import moto  # noqa: E402  (moto must patch botocore before any client exists)
 import pytest  # noqa: E402
 
 
-def _share_botocore_models() -> None:
-    """Every test starts a fresh emulator and so fresh boto3 sessions, and each session's loader
-    parsed the service models (JSON) again: about half a second per test. One loader for the
-    process parses each model once; botocore already shares a loader's data between clients."""
-    import botocore.loaders
-    import botocore.session
+# Every test starts a fresh emulator and so fresh boto3 sessions, and each session's loader
+# parsed the service models (JSON) again: about half a second per test. The service's own
+# one-loader-per-process (core.aws) serves the tests' sessions too.
+from chalicelib.core.aws import share_service_data  # noqa: E402
 
-    loaders: dict = {}
-    create = botocore.loaders.create_loader
-
-    def shared(search_path_string=None):
-        if search_path_string not in loaders:
-            loaders[search_path_string] = create(search_path_string)
-        return loaders[search_path_string]
-    botocore.session.create_loader = shared
-
-
-_share_botocore_models()
+share_service_data()
 
 
 def _moto_public_jwks() -> str:

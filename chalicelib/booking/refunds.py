@@ -311,15 +311,16 @@ def _deliver_report(booking_id: str, refund_key: str) -> bool:
     """Opens the case a refund's `report` asks for (once: the case id is the occurrence's),
     then clears the marker. Safe to call twice, at once or after a crash."""
     record = _get(booking_id, refund_key)
-    if record is None or record.pending != REPORT:
+    booking = records.load(booking_id)
+    if record is None or record.pending != REPORT or booking is None:
         return False
-    amount, reference = _format(record), _reference(booking_id)
+    amount, reference = _format(record), booking.reference
     if record.report == REVERSED:
-        _report(booking_id, f"refund-failed:{booking_id}:{refund_key}", "A refund did not go through",
+        _report(booking, f"refund-failed:{booking_id}:{refund_key}", "A refund did not go through",
                 f"The refund of {amount} on booking {reference} did not go through at the payment provider: "
                 f"the money was not returned. An agent will look into it and answer here.")
     else:
-        _report(booking_id, f"refund-refused:{booking_id}:{refund_key}", "A refund could not be issued",
+        _report(booking, f"refund-refused:{booking_id}:{refund_key}", "A refund could not be issued",
                 f"The refund of {amount} on booking {reference} could not be issued by the payment provider. "
                 f"An agent will look into it and answer here.")
     try:
@@ -355,7 +356,7 @@ def _align_with_provider(booking_id: str) -> None:
     shown_left, shown_room = (format_money(money(n, booking.currency)) for n in (left, booking.refund_room))
     # The case first (its id is this discrepancy's): it is true whether or not the write below
     # wins, and a crash after the write cannot lose it.
-    _report(booking_id, f"refund-room-aligned:{booking_id}:{booking.ledger_seq}:{left}",
+    _report(booking, f"refund-room-aligned:{booking_id}:{booking.ledger_seq}:{left}",
             "The refunds of a booking need checking",
             f"The payment provider reports {shown_left} left to refund on booking {booking.reference}, less "
             f"than our records ({shown_room}). Refunds are limited to what the provider has left; an agent "
@@ -447,9 +448,11 @@ def check_pending(now: float | None = None) -> int:
                 continue  # asked again at the next sweep
             except PaymentError as exc:
                 _later(record, now)
-                _report(record.booking_id, f"refund-unknown:{record.booking_id}:{record.refund_key}",
+                booking = records.load(record.booking_id)
+                assert booking is not None, "a recorded refund's booking exists"
+                _report(booking, f"refund-unknown:{record.booking_id}:{record.refund_key}",
                         "A refund needs checking",
-                        f"The refund of {_format(record)} on booking {_reference(record.booking_id)} is still "
+                        f"The refund of {_format(record)} on booking {booking.reference} is still "
                         f"waiting for the payment provider, which cannot say what became of it. An agent will "
                         f"check it and answer here.")
                 logger.error("pending refund unknown to the provider", extra={"booking_id": record.booking_id,
@@ -473,20 +476,13 @@ def _later(record: RefundRecord, now: float) -> None:
         pass  # settled meanwhile (its event came)
 
 
-def _report(booking_id: str, occurrence: str, subject: str, message: str) -> None:
+def _report(booking: domain.Booking, occurrence: str, subject: str, message: str) -> None:
     """A case in the agents' queue on the traveler's booking, once per occurrence. The traveler
     reads it too: the text says what happened to their money, the audit has the details."""
-    booking = records.load(booking_id)
-    assert booking is not None
     support.open_system_case(occurrence=occurrence, traveler_id=booking.traveler_id,
                              traveler_email=booking.contact.email, traveler_name=booking.contact.name,
-                             booking_id=booking_id, booking_reference=booking.reference,
+                             booking_id=booking.booking_id, booking_reference=booking.reference,
                              subject=subject, message=message)
-
-
-def _reference(booking_id: str) -> str:
-    booking = records.load(booking_id)
-    return booking.reference if booking is not None else booking_id
 
 
 def _format(record: RefundRecord) -> str:
