@@ -30,9 +30,9 @@ import pytest  # noqa: E402
 # Every test starts a fresh emulator and so fresh boto3 sessions, and each session's loader
 # parsed the service models (JSON) again: about half a second per test. The service's own
 # one-loader-per-process (core.aws) serves the tests' sessions too.
-from chalicelib.core.aws import share_service_data  # noqa: E402
+from chalicelib.core.aws import share_aws_clients  # noqa: E402
 
-share_service_data()
+share_aws_clients()
 
 
 def _moto_public_jwks() -> str:

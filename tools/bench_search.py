@@ -55,7 +55,8 @@ class Meter:
     def __init__(self, clients: list[Any]) -> None:
         self.requests = 0
         self.items = 0
-        for client in clients:
+        # The models share one client (core.aws): hooked twice, it would count each call twice.
+        for client in {id(c): c for c in clients}.values():
             client.meta.events.register("before-send.dynamodb", self._sent)
             client.meta.events.register("after-call.dynamodb", self._called)
 

@@ -20,10 +20,10 @@ from pynamodb.attributes import (ListAttribute, MapAttribute, NumberAttribute, U
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
-from ..core.aws import share_service_data
+from ..core.aws import share_aws_clients
 from ..core.config import table_name
 
-share_service_data()  # one botocore loader for the sessions PynamoDB opens per model (core.aws)
+share_aws_clients()  # one botocore loader and DynamoDB client for every model (core.aws)
 
 
 class PolicyAttribute(MapAttribute[str, Any]):

@@ -7,8 +7,7 @@ from pydantic import Field, StrictInt, model_validator
 
 from ..core.errors import FieldError
 from ..core.pagination import Cursor, Limit, Page
-from ..core.schemas import Email, Input, Money, Output, Query
-from ..inventory.schemas import IsoDate, Policy  # Policy: the listing's, as copied into the booking
+from ..core.schemas import Email, Input, IsoDate, Money, Output, Policy, Query
 from .domain import STATUSES
 
 _ID = r"^[A-Za-z0-9_-]{1,80}$"

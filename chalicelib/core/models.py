@@ -4,10 +4,10 @@ from __future__ import annotations
 from pynamodb.attributes import NumberAttribute, TTLAttribute, UnicodeAttribute
 from pynamodb.models import Model
 
-from .aws import share_service_data
+from .aws import share_aws_clients
 from .config import table_name
 
-share_service_data()  # one botocore loader for the sessions PynamoDB opens per model (core.aws)
+share_aws_clients()  # one botocore loader and DynamoDB client for every model (core.aws)
 
 
 class IdempotencyRecord(Model):

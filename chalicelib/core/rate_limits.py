@@ -31,12 +31,12 @@ from pynamodb.exceptions import UpdateError
 from pynamodb.models import Model
 
 from . import clock
-from .aws import share_service_data
+from .aws import share_aws_clients
 from .config import settings, table_name
 from .errors import RateLimited
 from .observability import count as metric
 
-share_service_data()  # one botocore loader for the sessions PynamoDB opens per model (core.aws)
+share_aws_clients()  # one botocore loader and DynamoDB client for every model (core.aws)
 
 WINDOW_SECONDS = 60
 # TTL removes a window's item a while after it ends (DynamoDB's TTL may lag for days anyway).

@@ -9,11 +9,13 @@ serializes model rebuilds with a lock (pydantic.main._rebuild_lock, in the pinne
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from datetime import date
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 def _email(value: str) -> str:
@@ -26,6 +28,21 @@ def _email(value: str) -> str:
 # Documented as what it accepts (format email, at most 254 characters), so clients and fuzzers
 # know a schema-valid address is accepted.
 Email = Annotated[str, AfterValidator(_email), Field(max_length=254, json_schema_extra={"format": "email"})]
+
+
+def _iso_date(value: Any) -> Any:
+    """Only YYYY-MM-DD: pydantic alone would also take 1700000000 as a date."""
+    if isinstance(value, date):
+        return value
+    if not isinstance(value, str) or not _DATE.match(value.strip()):
+        raise ValueError("must be a date as YYYY-MM-DD")
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError:
+        raise ValueError("is not a real calendar date") from None
+
+
+IsoDate = Annotated[date, BeforeValidator(_iso_date)]
 
 
 class Input(BaseModel):
@@ -45,3 +62,10 @@ class Output(BaseModel):
 class Money(Output):
     amount: int = Field(ge=0, description="Minor units (cents)")
     currency: str = Field(pattern=r"^[A-Z]{3}$")
+
+
+class Policy(Output):
+    """A listing's cancellation policy, as listings show it and bookings copy it. Here rather
+    than in inventory.schemas so a booking route's cold start does not load the catalog's models."""
+    free_until_hours: int
+    refund_percent_after: int

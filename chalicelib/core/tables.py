@@ -17,9 +17,9 @@ def ping_tables() -> None:
         import boto3
         from botocore.config import Config
 
-        from .aws import share_service_data
+        from .aws import share_aws_clients
         from .config import settings
-        share_service_data()
+        share_aws_clients()
         _probe = boto3.session.Session().client(
             "dynamodb", region_name=settings().region,
             config=Config(connect_timeout=1, read_timeout=2, retries={"max_attempts": 1}))
@@ -27,23 +27,15 @@ def ping_tables() -> None:
     _probe.describe_table(TableName=IdempotencyRecord.Meta.table_name)
 
 
-_connection: Any = None
-
-
 def transaction() -> Any:
-    """A PynamoDB TransactWrite on one shared connection (created on first use)."""
-    global _connection
-    from pynamodb.connection import Connection
+    """A PynamoDB TransactWrite on the models' own connection, so on their one client (core.aws)."""
     from pynamodb.transactions import TransactWrite
 
-    if _connection is None:
-        from .config import settings
-        _connection = Connection(region=settings().region)
-    return TransactWrite(connection=_connection)
+    from .models import IdempotencyRecord
+    return TransactWrite(connection=IdempotencyRecord._get_connection().connection)
 
 
 def reset_connections() -> None:
-    """Tests: forget cached connections (PynamoDB caches one per model class too)."""
-    global _connection, _probe
-    _connection = None
+    """Tests: forget the cached probe client."""
+    global _probe
     _probe = None

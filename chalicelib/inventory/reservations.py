@@ -20,7 +20,6 @@ from typing import Any, Iterable
 
 from pynamodb.transactions import TransactWrite
 
-from ..core import aws
 from .domain import CancellationPolicy
 from .models import AvailabilityDay, Listing, confirm_actions, hold_actions, release_actions, unsell_actions
 
@@ -106,7 +105,7 @@ def _fetch(wanted: dict[str, list[str]]) -> dict[str, Quote]:
         keys.extend((AvailabilityDay.Meta.table_name, {"listing_id": {"S": listing_id}, "date": {"S": d}})
                     for d in dates)
     quotes = {listing_id: Quote(None, {d: None for d in dates}) for listing_id, dates in wanted.items()}
-    client = aws.client("dynamodb")
+    client = Listing._get_connection().connection.client  # the models' one client (core.aws)
     for start in range(0, len(keys), 100):
         pending: dict[str, Any] = {}
         for table, key in keys[start:start + 100]:

@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
-from datetime import date
 from typing import Annotated, Any, Literal
 
 from pydantic import (AfterValidator, BeforeValidator, ConfigDict, Field, StrictInt,
@@ -13,22 +11,8 @@ from pydantic import ValidationError as PydanticValidationError
 
 from ..core.errors import ValidationError, from_pydantic
 from ..core.pagination import Cursor, Limit, Page
-from ..core.schemas import Email, Input, Money, Output, Query
+from ..core.schemas import Email, Input, IsoDate, Money, Output, Policy, Query  # noqa: F401 (re-exported)
 from . import domain
-
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-
-
-def _iso_date(value: Any) -> Any:
-    """Only YYYY-MM-DD: pydantic alone would also take 1700000000 as a date."""
-    if isinstance(value, date):
-        return value
-    if not isinstance(value, str) or not _DATE.match(value.strip()):
-        raise ValueError("must be a date as YYYY-MM-DD")
-    try:
-        return date.fromisoformat(value.strip())
-    except ValueError:
-        raise ValueError("is not a real calendar date") from None
 
 
 def _upper(value: Any) -> Any:
@@ -103,7 +87,6 @@ def _attributes(value: dict[str, Any]) -> dict[str, Any]:
     return value
 
 
-IsoDate = Annotated[date, BeforeValidator(_iso_date)]
 Place = Annotated[str, BeforeValidator(_upper), Field(pattern=r"^[A-Z]{3}$",
                                                       description="IATA code, e.g. PAR or CDG")]
 Currency = Annotated[str, BeforeValidator(_upper), AfterValidator(_currency),
@@ -217,11 +200,6 @@ class ListingPatch(Input):
         if not self.model_fields_set:
             raise ValueError("give at least one of title, description, attributes, cancellation_policy")
         return self
-
-
-class Policy(Output):
-    free_until_hours: int
-    refund_percent_after: int
 
 
 class Rating(Output):

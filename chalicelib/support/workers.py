@@ -10,10 +10,9 @@ from __future__ import annotations
 import json
 from typing import Any, Callable
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-
+from ..core import sqs_batch
 from ..core.observability import logger
+from ..core.sqs_batch import Record
 from .notifications import MESSAGE_TYPE, send_answer_email
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
@@ -27,16 +26,15 @@ def is_case_email(record: dict[str, Any]) -> bool:
     return isinstance(message, dict) and message.get("type") == MESSAGE_TYPE
 
 
-def _email(record: SQSRecord) -> bool:
-    message = json.loads(record.body)
+def _email(record: Record) -> bool:
+    message = json.loads(record["body"])
     if not message.get("case_id") or not isinstance(message.get("seq"), int):
         raise ValueError("case email without case_id or seq")
     return send_answer_email(message["case_id"], message["seq"])
 
 
 def handle_case_emails(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return process_partial_response(event=event, record_handler=_email,
-                                    processor=BatchProcessor(event_type=EventType.SQS), context=context)
+    return sqs_batch.process(event, _email)
 
 
 def _failures(handler: Handler, records: list[dict[str, Any]], context: Any) -> list[dict[str, str]]:
@@ -44,7 +42,7 @@ def _failures(handler: Handler, records: list[dict[str, Any]], context: Any) -> 
         return []
     try:
         return list(handler({"Records": records}, context).get("batchItemFailures", []))
-    except Exception:  # Powertools raises when every record of a batch failed: all are retried
+    except Exception:  # sqs_batch raises when every record of a batch failed: all are retried
         logger.exception("notification records failed", extra={"records": len(records)})
         return [{"itemIdentifier": record["messageId"]} for record in records]
 

@@ -111,6 +111,13 @@ def test_functions_know_the_pool_and_the_stage(synthesized):
         assert variables["ITINERA_STAGE"] == STAGE
 
 
+def test_functions_skip_pydantics_plugin_discovery(synthesized):
+    """Without it, pydantic's first model build reads the entry points of every distribution
+    in the package, looking for plugins this service does not have: CPU on every cold start."""
+    for name, props in _functions(synthesized).items():
+        assert props["Environment"]["Variables"]["PYDANTIC_DISABLE_PLUGINS"] == "__all__", name
+
+
 # -- A: memory, timeout, architecture ----------------------------------------------------------
 
 

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from chalicelib.booking import holds, service
+from chalicelib.booking.models import Booking
 from chalicelib.booking.schemas import HoldRequest
 from chalicelib.booking.views import booking_view
 from chalicelib.core import tables
@@ -104,11 +105,13 @@ def _stay(listing_id: str, nights: int) -> dict:
 
 @pytest.fixture
 def sent_transactions():
-    """The TransactItems of every TransactWriteItems the services send."""
+    """The TransactItems of every TransactWriteItems that writes a booking (the vendor's
+    availability writes go through the same client: every model shares one, core.aws)."""
     sent: list[list] = []
 
     def grab(params, **kwargs):
-        sent.append(copy.deepcopy(params["TransactItems"]))
+        if any(item.get("Put", {}).get("TableName") == Booking.Meta.table_name for item in params["TransactItems"]):
+            sent.append(copy.deepcopy(params["TransactItems"]))
 
     client = tables.transaction()._connection.client
     client.meta.events.register("provide-client-params.dynamodb.TransactWriteItems", grab)

@@ -338,16 +338,9 @@ def _replay_refund(previous: LocalPaymentRequest) -> Refund:
 
 # -- storage ---------------------------------------------------------------------------------
 
-_connection: Connection | None = None
-
-
 def _transactions() -> Connection:
-    """The connection TransactWrite needs, configured like the models' own (region, host)."""
-    global _connection
-    if _connection is None:
-        meta = LocalPayment.Meta
-        _connection = Connection(region=meta.region, host=meta.host)
-    return _connection
+    """The connection TransactWrite needs: the models' own (one client for all, core.aws)."""
+    return LocalPayment._get_connection().connection
 
 
 def _commit(request: LocalPaymentRequest, write: Callable[[TransactWrite], None]) -> None:
