@@ -266,6 +266,9 @@ SECTIONS: list[Section] = [
     ("Largest top-level entries of the package", largest_package_entries),
     ("Search at scale: the same hotel search, catalogs of 1,000 and 20,000 listings "
      "(targets: items read equal, latency ratio <= 1.3)", lazy("tools.bench_search:search_scale_rows")),
+    ("Dense city: a 3-night hotel search in one city of 100, 1,000 and 5,000 hotels, pages 1 and 5, "
+     "by price and by rating (targets: 5,000 vs 100 <= 3x items read and latency, page 5 vs 1 <= 1.5x)",
+     lazy("tools.bench_dense:dense_city_rows")),
     ("DynamoDB round trips per booking operation (botocore event hooks)", lazy("tools.bench_booking:round_trips")),
     ("Hold throughput: service layer vs raw TransactWriteItems of the same shape (target ratio >= 0.6)",
      lazy("tools.bench_booking:hold_throughput")),

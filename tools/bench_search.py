@@ -24,7 +24,9 @@ import os
 import statistics
 import sys
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import date, timedelta
 from typing import Any, Callable
 
@@ -95,7 +97,7 @@ def _load(listings: list[Any], days: list[Any]) -> None:
 
 def _catalog(start: int, count: int, check_in: date, now: str) -> tuple[list[Any], list[Any]]:
     """Listings start..start+count-1. The first TARGET_HOTELS are the PAR hotels searched for."""
-    from chalicelib.inventory.domain import search_key
+    from chalicelib.inventory.domain import search_key, search_rank
     from chalicelib.inventory.models import AvailabilityDay, CancellationPolicyAttribute, Listing
 
     listings, days = [], []
@@ -112,7 +114,7 @@ def _catalog(start: int, count: int, check_in: date, now: str) -> tuple[list[Any
         listing = Listing(f"lst_bench{n:06d}", vendor_id=f"ven_bench{n % 50:02d}", kind=kind,
                           title=f"Bench {kind} {n}", description="", currency="EUR", created_at=now,
                           updated_at=now, cancellation_policy=CancellationPolicyAttribute(
-                              free_until_hours=24, refund_percent_after=0), **place)
+                              free_until_hours=24, refund_percent_after=0), **place).with_index_keys()
         listings.append(listing)
         if target:
             dates = [check_in + timedelta(days=i) for i in range(NIGHTS)]
@@ -120,9 +122,10 @@ def _catalog(start: int, count: int, check_in: date, now: str) -> tuple[list[Any
             dates = [check_in + timedelta(days=NIGHTS + 1 + (n * 3 + i) % 90) for i in range(GROWTH_DAYS)]
         for day in dates:
             key = search_key(kind, day, **place)
+            price = 10000 + (n * 37) % 5000
             days.append(AvailabilityDay(listing.listing_id, day.isoformat(), capacity=10, held=0, sold=0,
-                                        available=10, price=10000 + (n * 37) % 5000, currency="EUR",
-                                        version=1, search_key=key))
+                                        available=10, price=price, currency="EUR", version=1,
+                                        search_key=key, search_rank=search_rank(price, listing.listing_id)))
     return listings, days
 
 
@@ -168,17 +171,27 @@ def _measure(search: Callable[[str | None], tuple[list[Any], str | None]], meter
 
 def search_scale_rows() -> list[dict[str, Any]]:
     """Run the benchmark; one row per catalog size, then a `ratio` row (large / small)."""
+    with emulated():
+        return _rows(_run())
+
+
+@contextmanager
+def emulated() -> Iterator[str]:
+    """The embedded AWS, started empty, with this process's environment pointed at it; on exit
+    the server stops and the environment and the models' connections are restored. Yields its URL.
+    (Also used by tools.bench_dense.)"""
     import urllib.request
 
     from tools.emulator import EmulatorServer
 
     saved = dict(os.environ)
     server = EmulatorServer().start()
-    # moto's state is per process (other sections may have used it): start empty.
-    urllib.request.urlopen(urllib.request.Request(server.url + "/moto-api/reset", method="POST"), timeout=5)
-    _environment(server.url)
     try:
-        return _rows(_run())
+        # moto's state is per process (other sections may have used it): start empty.
+        urllib.request.urlopen(urllib.request.Request(server.url + "/moto-api/reset", method="POST"),
+                               timeout=5)
+        _environment(server.url)
+        yield server.url
     finally:
         server.stop()
         os.environ.clear()
@@ -187,11 +200,14 @@ def search_scale_rows() -> list[dict[str, Any]]:
 
 
 def _forget_connections() -> None:
-    """PynamoDB caches a connection, endpoint included, per model class (DESIGN pitfall 7)."""
+    """PynamoDB caches a connection, endpoint included, per model class (DESIGN pitfall 7), and
+    the models share clients (core.aws): both are forgotten, so the next emulator is reached."""
+    from chalicelib.core import aws
     from chalicelib.core.config import settings
     from chalicelib.inventory.models import AvailabilityDay, Listing
 
     settings.cache_clear()
+    aws.reset_clients()
     for model in (Listing, AvailabilityDay):
         model._connection = None
 

@@ -114,7 +114,7 @@ def _listing(slug: str, vendor: str, kind: str, title: str, currency: str, polic
                    currency=currency, attributes=attributes, created_at=now, updated_at=now, version=1,
                    cancellation_policy=CancellationPolicyAttribute(free_until_hours=policy[0],
                                                                    refund_percent_after=policy[1]),
-                   **place)
+                   **place).with_index_keys()
 
 
 def catalog(now: str) -> list[SeedListing]:
@@ -193,9 +193,10 @@ def _days(item: SeedListing, first: date, rng: random.Random) -> Iterator[Availa
             capacity = rng.choice((1, 2)) if item.capacity > 2 else 1
         key = domain.search_key(listing.kind, day, city=listing.city, origin=listing.origin,
                                 destination=listing.destination)
+        price = _price(item, day, offset, rng)
         yield AvailabilityDay(listing.listing_id, day.isoformat(), capacity=capacity, held=0, sold=0,
-                              available=capacity, price=_price(item, day, offset, rng),
-                              currency=listing.currency, version=1, search_key=key)
+                              available=capacity, price=price, currency=listing.currency, version=1,
+                              search_key=key, search_rank=domain.search_rank(price, listing.listing_id))
 
 
 def _write(items: list[Any]) -> int:

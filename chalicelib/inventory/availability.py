@@ -179,14 +179,15 @@ def _add_write(tx: TransactWrite, listing: Listing, change: DayChange, undo: boo
                                 destination=listing.destination)
         actions = [d.capacity.set(setting.capacity), d.held.set(0), d.sold.set(0),
                    d.available.set(setting.capacity), d.price.set(setting.price),
-                   d.currency.set(listing.currency), d.version.set(1), d.search_key.set(key)]
+                   d.currency.set(listing.currency), d.version.set(1), d.search_key.set(key),
+                   d.search_rank.set(domain.search_rank(setting.price, listing.listing_id))]
         tx.update(day, actions=actions, condition=d.listing_id.does_not_exist())
         return
     # Undo swaps old and new: put back what was read, conditioned on what we wrote.
     old, new = (setting.capacity, current.capacity) if undo else (current.capacity, setting.capacity)
     price = current.price if undo else setting.price
     actions = [d.capacity.set(new), d.price.set(price), d.currency.set(listing.currency),
-               d.version.set(d.version + 1)]
+               d.search_rank.set(domain.search_rank(price, listing.listing_id)), d.version.set(d.version + 1)]
     condition = d.capacity == old
     if new < old:
         actions.append(d.available.set(d.available - (old - new)))

@@ -102,9 +102,54 @@ def search_key(kind: str, day: date | str, *, city: str | None = None, origin: s
                destination: str | None = None) -> str:
     """The partition a search reads: everything of one kind, at one place, on one date."""
     day_text = day if isinstance(day, str) else day.isoformat()
+    return f"{place_key(kind, city=city, origin=origin, destination=destination)}#{day_text}"
+
+
+def place_key(kind: str, *, city: str | None = None, origin: str | None = None,
+              destination: str | None = None) -> str:
+    """Everything of one kind at one place: `hotel#PAR`, `flight#CDG#JFK` (airport pairs)."""
     if kind == "flight":
-        return f"flight#{origin}#{destination}#{day_text}"
-    return f"{kind}#{city}#{day_text}"
+        return f"flight#{origin}#{destination}"
+    return f"{kind}#{city}"
+
+
+_PRICE_DIGITS = len(str(MAX_PRICE))
+
+
+def search_rank(price: int, listing_id: str) -> str:
+    """Sort key of one date's offers in the search index: by unit price, ties by listing id."""
+    return f"{price_prefix(price)}#{listing_id}"
+
+
+def price_prefix(price: int) -> str:
+    """Zero-padded, so the string order of search ranks is the numeric order of their prices:
+    every rank of a price below `price` sorts before `price_prefix(price)`."""
+    return f"{price:0{_PRICE_DIGITS}d}"
+
+
+_COUNT_DIGITS = 10
+
+
+def rating_group(rating_sum: float, rating_count: int) -> str:
+    """The rank of a rating among ratings, as a string that sorts best first.
+
+    Rated before unrated, then the average (two decimals, as shown) high to low, then the number
+    of reviews high to low. Listings of one group are ordered by price (topk.Candidate.key).
+    """
+    average = rating_average(rating_sum, rating_count)
+    if average is None:
+        return "1"
+    return f"0#{999 - round(average * 100):03d}#{10 ** _COUNT_DIGITS - 1 - rating_count:0{_COUNT_DIGITS}d}"
+
+
+def rating_rank(rating_sum: float, rating_count: int, listing_id: str) -> str:
+    """Sort key of a place's listings in the rating index: rating group, then listing id."""
+    return f"{rating_group(rating_sum, rating_count)}#{listing_id}"
+
+
+def rank_group(rating_rank: str) -> str:
+    """The rating group at the head of a rating_rank (listing ids hold no '#')."""
+    return rating_rank.rsplit("#", 1)[0]
 
 
 # --- stays ------------------------------------------------------------------------------------

@@ -33,11 +33,12 @@ from typing import Any
 from pynamodb.attributes import MapAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection, KeysOnlyProjection
 from pynamodb.models import Model
 
 from ..core.aws import share_aws_clients
 from ..core.config import table_name
+from . import domain
 
 share_aws_clients()  # one botocore loader and DynamoDB client for every model (core.aws)
 
@@ -85,6 +86,18 @@ class VendorListingsIndex(GlobalSecondaryIndex["Listing"]):
     created_at = UnicodeAttribute(range_key=True)
 
 
+class RatingIndex(GlobalSecondaryIndex["Listing"]):
+    """A place's listings of one kind, best rated first (inventory.domain.rating_rank): a search
+    sorted by rating reads them in this order and stops when its page is full."""
+
+    class Meta:
+        index_name = "by-rating"
+        projection = KeysOnlyProjection()  # the rank says the group; the page's listings are read
+
+    place_key = UnicodeAttribute(hash_key=True)
+    rating_rank = UnicodeAttribute(range_key=True)
+
+
 class Listing(Model):
     class Meta:
         table_name = table_name("listings")
@@ -116,17 +129,34 @@ class Listing(Model):
     availability_lock = UnicodeAttribute(null=True)
     availability_lock_until = NumberAttribute(null=True)
     by_vendor = VendorListingsIndex()
+    # The rating index's keys (domain.place_key, domain.rating_rank). Whatever changes
+    # rating_sum or rating_count sets rating_rank in the same write.
+    place_key = UnicodeAttribute(null=True)
+    rating_rank = UnicodeAttribute(null=True)
+    by_rating = RatingIndex()
+
+    def with_index_keys(self) -> "Listing":
+        """Sets the rating index's keys from the place and the rating; call before saving."""
+        self.place_key = domain.place_key(self.kind, city=self.city, origin=self.origin,
+                                          destination=self.destination)
+        self.rating_rank = domain.rating_rank(float(self.rating_sum or 0), int(self.rating_count or 0),
+                                              self.listing_id)
+        return self
 
 
 class SearchIndex(GlobalSecondaryIndex["AvailabilityDay"]):
-    """Search reads one partition per (kind, place, date): cost follows the results."""
+    """One partition per (kind, place, date), cheapest first (domain.search_rank): a search
+    reads the offers of its dates in price order and stops as soon as its page is certain.
+
+    Only what a search needs is projected: the rows it discards cost it less to read and parse.
+    """
 
     class Meta:
-        index_name = "by-search"
-        projection = AllProjection()
+        index_name = "by-search-price"
+        projection = IncludeProjection(["available", "price", "currency"])
 
     search_key = UnicodeAttribute(hash_key=True)
-    listing_id = UnicodeAttribute(range_key=True)
+    search_rank = UnicodeAttribute(range_key=True)
 
 
 class AvailabilityDay(Model):
@@ -145,6 +175,7 @@ class AvailabilityDay(Model):
     version = NumberAttribute(default=0)
     # `hotel#PAR#2027-03-01`, `flight#CDG#JFK#2027-03-01` (inventory.domain.search_key)
     search_key = UnicodeAttribute()
+    search_rank = UnicodeAttribute()  # domain.search_rank(price, listing_id): set with every price
     by_search = SearchIndex()
 
 
@@ -170,6 +201,12 @@ def unsell_actions(quantity: int) -> tuple[list[Action], Condition]:
     d = AvailabilityDay
     return ([d.sold.set(d.sold - quantity), d.available.set(d.available + quantity),
              d.version.set(d.version + 1)], d.sold >= quantity)
+
+
+def rating_actions(listing_id: str, rating_sum: float, rating_count: int) -> list[Action]:
+    """Set a listing's rating and its place in the rating index together (one write)."""
+    return [Listing.rating_sum.set(rating_sum), Listing.rating_count.set(rating_count),
+            Listing.rating_rank.set(domain.rating_rank(rating_sum, rating_count, listing_id))]
 
 
 def all_models() -> list[type[Model]]:

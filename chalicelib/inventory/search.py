@@ -1,31 +1,28 @@
-"""Search: one query per date on the search index, never a scan, never a loop over listings.
+"""Search: a page costs what it shows, not what the city holds.
 
-Availability items carry `search_key = kind#place#date` (a GSI), so a search reads exactly the
-partitions of its dates: an event or service search one, a hotel stay one per night, a flight
-one per airport pair (one, or up to MAX_AIRPORTS_PER_CITY ** 2 between city codes: `PAR` stands
-for CDG, ORY and BVA, see places.py). What it reads grows with the listings on sale there and
-then, and not at all with the rest of the catalog (other cities, other dates). Sold-out rows
-are dropped by the filter expression, and a hotel is kept only if every night of the stay has
-the units.
+Availability rows carry `search_key = kind#place#date` and `search_rank = price#listing_id`:
+the search index (models.SearchIndex) keeps each date's offers of a place cheapest first, and
+the rating index (models.RatingIndex) each place's listings best rated first. A search reads
+those lists in order, a chunk at a time, and stops as soon as its page is certain (topk.py: the
+Threshold Algorithm of Fagin, Lotem and Naor). The budget (`max_price`) ends each date's list
+early, in the key condition; quantity and currency are checked on the rows as they come.
 
-Results are ordered in memory (a stay's price is a sum over nights, which no index can sort)
-and paginated by keyset: the cursor holds the sort key of the last result of the page, signed
-and bound to the search's parameters, so walking the pages never repeats or skips a listing.
-Listing details are fetched for the page only (one BatchGetItem); sort=rating needs the ratings
-of every match, so it fetches them for all matches.
+Pagination is by state, not by offset: the cursor records where each list stopped and the
+offers already met but not yet shown, signed and bound to the search's parameters, so page 5
+continues where page 4 stopped, and walking the pages never repeats or skips a listing. The
+page's listings (title, vendor, rating) are read once for the page (one BatchGetItem).
 """
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from pynamodb.expressions.condition import Condition
-
 from ..core import pagination
 from ..core.errors import ValidationError
-from . import domain
-from .models import AvailabilityDay, Listing
-from .search_rules import DayOffer, Offer, SearchParams, combine, page_after, within_budget
+from . import domain, topk
+from .models import Listing
+from .search_reads import IndexStore
+from .search_rules import Offer, SearchParams
 
 SCOPE = "search"
 PARALLEL_QUERIES = 8  # per search: well within botocore's pool of 10 connections per client
@@ -38,75 +35,73 @@ def search(params: SearchParams, *, limit: int, cursor: str | None) -> tuple[lis
     except domain.FieldErrors as exc:
         raise ValidationError.for_fields(exc.fields) from None
     fingerprint = params.fingerprint()
-    after = _after(cursor, fingerprint)
+    state = _state(params, cursor, fingerprint)
+    query = topk.Query(dates=[d.isoformat() for d in params.dates], quantity=params.quantity, limit=limit,
+                       currency=params.currency, max_unit_total=params.max_unit_total())
+    walk = topk.best_rated if params.sort == "rating" else topk.cheapest
+    page, after = walk(query, state, IndexStore(query.max_unit_total), _parallel)
+    offers = _with_listings([Offer(c.listing_id, c.available, c.unit_total, c.currency, params.quantity)
+                             for c in page])
+    return offers, (_cursor(after, fingerprint) if after is not None else None)
 
-    days: list[dict[str, DayOffer]] = []
-    for keys in params.partition_groups():
-        rows = _partitions(keys, params)
-        if not rows:  # one empty night empties the stay: skip the remaining nights
-            return [], None
-        days.append(rows)
-    offers = within_budget(combine(days, params.quantity), params)
+
+def _streams(params: SearchParams) -> list[topk.Stream]:
     if params.sort == "rating":
-        offers = _with_listings(offers)
-    try:
-        page, last = page_after(offers, params.sort, after, limit)
-    except TypeError:  # a key of another shape: cannot come from our own cursors
-        raise pagination.invalid_cursor() from None
-    if params.sort != "rating":
-        page = _with_listings(page)
-    next_cursor = pagination.encode({"f": fingerprint, "a": last}, scope=SCOPE) if last else None
-    return page, next_cursor
+        return [topk.Stream(key, "") for key in params.place_keys()]
+    return [topk.Stream(key, day.isoformat())
+            for day, keys in zip(params.dates, params.partition_groups()) for key in keys]
 
 
-def _after(cursor: str | None, fingerprint: str) -> list[Any] | None:
+def _state(params: SearchParams, cursor: str | None, fingerprint: str) -> topk.State:
+    """A fresh walk, or the walk a cursor continues."""
+    streams = _streams(params)
     if not cursor:
-        return None
+        return topk.State(streams)
     payload = pagination.decode(cursor, scope=SCOPE)
-    if payload.get("f") != fingerprint or not isinstance(payload.get("a"), list):
+    if payload.get("f") != fingerprint:
         raise pagination.invalid_cursor("belongs to a different search; start again without it")
-    return payload["a"]
+    try:
+        positions, pending, after = payload["s"], payload["p"], payload["a"]
+        if positions is not None:  # else: the lists start again after the last key shown
+            if len(positions) != len(streams):
+                raise ValueError
+            for stream, (position, done) in zip(streams, positions):
+                stream.position, stream.done = (str(position) if position is not None else None), bool(done)
+        group, total, listing_id = after
+        return topk.State(streams, [topk.Candidate(str(i), int(t), int(a), str(c), str(g)) for i, t, a, c, g in pending],
+                          (str(group), int(total), str(listing_id)))
+    except (KeyError, TypeError, ValueError):  # signed by us, so only an older cursor format
+        raise pagination.invalid_cursor() from None
 
 
-def _partitions(keys: list[str], params: SearchParams) -> dict[str, DayOffer]:
-    """Rows of one date from every partition of its group (a listing is in one partition only).
-
-    A flight between city codes reads one partition per airport pair (at most
-    MAX_AIRPORTS_PER_CITY ** 2): the first on this thread, which also sets up the connection
-    on a cold start, the others on up to PARALLEL_QUERIES threads, so the answer does not wait
-    for the queries one after the other.
-    """
-    rows = _partition(keys[0], params)
-    if len(keys) > 1:
-        with ThreadPoolExecutor(max_workers=min(PARALLEL_QUERIES, len(keys) - 1)) as pool:
-            for found in pool.map(lambda key: _partition(key, params), keys[1:]):
-                rows.update(found)
-    return rows
+def _cursor(state: topk.State, fingerprint: str) -> str:
+    pending = [[c.listing_id, c.unit_total, c.available, c.currency, c.group] for c in state.pending]
+    positions = [[s.position, s.done] for s in state.streams]
+    token = pagination.encode({"f": fingerprint, "s": positions, "p": pending, "a": list(state.after or ())},
+                              scope=SCOPE)
+    if len(token) <= pagination.MAX_CURSOR_LENGTH:
+        return token
+    # Too many offers waiting to fit: the next page starts the lists again after the last key
+    # shown. Correct, and only as costly as the pages before it.
+    return pagination.encode({"f": fingerprint, "s": None, "p": [], "a": list(state.after or ())}, scope=SCOPE)
 
 
-def _partition(key: str, params: SearchParams) -> dict[str, DayOffer]:
-    """Rows of one (kind, place, date) with enough units, by listing id."""
-    d = AvailabilityDay
-    condition: Condition = d.available >= params.quantity
-    max_unit = params.max_unit_price()
-    if max_unit is not None:
-        condition = condition & (d.price <= max_unit)
-    if params.currency is not None:
-        condition = condition & (d.currency == params.currency)
-    return {row.listing_id: DayOffer(row.listing_id, int(row.available), int(row.price), row.currency)
-            for row in d.by_search.query(key, filter_condition=condition)}
+def _parallel(read: topk.Read, streams: list[topk.Stream]) -> list[tuple[list[Any], str | None]]:
+    """Reads the streams at once: a stay's nights, or a flight's airport pairs."""
+    if len(streams) == 1:
+        return [read(streams[0])]
+    with ThreadPoolExecutor(max_workers=min(PARALLEL_QUERIES, len(streams))) as pool:
+        return list(pool.map(read, streams))
 
 
 def _with_listings(offers: list[Offer]) -> list[Offer]:
     """Attach each offer's listing (title, vendor, rating) with batched reads."""
-    wanted = [o for o in offers if o.listing is None]
-    if wanted:
-        found = {lst.listing_id: lst for lst in Listing.batch_get([o.listing_id for o in wanted])}
-        for offer in wanted:
+    if offers:
+        found = {lst.listing_id: lst for lst in Listing.batch_get([o.listing_id for o in offers])}
+        for offer in offers:
             listing = found.get(offer.listing_id)
             if listing is not None:
                 offer.listing = listing
                 offer.rating_sum = float(listing.rating_sum or 0)
                 offer.rating_count = int(listing.rating_count or 0)
     return [o for o in offers if o.listing is not None]
-

@@ -1,13 +1,14 @@
-"""Pure rules of search: which parameters a kind needs, what an offer is, and result order."""
+"""Pure rules of search: which parameters a kind needs, which lists it reads, what an offer is."""
 from __future__ import annotations
 
 import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Iterable, Mapping
+from typing import Any
 
-from .domain import KINDS, MAX_STAY_NIGHTS, FieldErrors, nights, price_total, rating_average, search_key
+from .domain import (KINDS, MAX_STAY_NIGHTS, FieldErrors, nights, place_key, price_total, rating_average,
+                     search_key)
 from .places import airports
 
 SORTS = ("price", "rating")
@@ -98,12 +99,20 @@ class SearchParams:
     def partition_keys(self) -> list[str]:
         return [key for group in self.partition_groups() for key in group]
 
-    def max_unit_price(self) -> int | None:
-        """Per-date price bound a single-date search can push into DynamoDB's filter.
+    def place_keys(self) -> list[str]:
+        """The rating index partitions to read: the place, or every airport pair of a flight."""
+        if self.kind == "flight":
+            assert self.origin and self.destination
+            return [place_key("flight", origin=o, destination=d)
+                    for o in airports(self.origin) for d in airports(self.destination) if o != d]
+        return [place_key(self.kind, city=self.city)]
 
-        price * quantity <= max_price  <=>  price <= floor(max_price / quantity) for integers.
+    def max_unit_total(self) -> int | None:
+        """The budget per unit, summed over the dates.
+
+        unit_total * quantity <= max_price  <=>  unit_total <= floor(max_price / quantity).
         """
-        if self.max_price is None or self.kind == "hotel":
+        if self.max_price is None:
             return None
         return self.max_price // self.quantity
 
@@ -112,15 +121,6 @@ class SearchParams:
         fields = {k: (v.isoformat() if isinstance(v, date) else v) for k, v in vars(self).items()}
         raw = json.dumps(fields, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(raw.encode()).hexdigest()[:16]
-
-
-@dataclass(frozen=True)
-class DayOffer:
-    """One listing's row for one date, as read from the search index."""
-    listing_id: str
-    available: int
-    price: int
-    currency: str
 
 
 @dataclass
@@ -141,51 +141,3 @@ class Offer:
     @property
     def rating(self) -> float | None:
         return rating_average(self.rating_sum, self.rating_count)
-
-
-def combine(days: list[Mapping[str, DayOffer]], quantity: int) -> list[Offer]:
-    """Offers for listings that have `quantity` units on every date; one mapping per date.
-
-    A listing missing from any date (not on sale, or short of units) is left out, which is how
-    a hotel with one sold-out night drops from a stay's results.
-    """
-    if not days:
-        return []
-    offers = []
-    for listing_id in sorted(set.intersection(*(set(d) for d in days))):
-        rows = [d[listing_id] for d in days]
-        if any(r.available < quantity for r in rows) or len({r.currency for r in rows}) != 1:
-            continue
-        offers.append(Offer(listing_id, min(r.available for r in rows),
-                            sum(r.price for r in rows), rows[0].currency, quantity))
-    return offers
-
-
-def within_budget(offers: Iterable[Offer], params: SearchParams) -> list[Offer]:
-    return [o for o in offers
-            if (params.max_price is None or o.price_total <= params.max_price)
-            and (params.currency is None or o.currency == params.currency)]
-
-
-def sort_key(offer: Offer, sort: str) -> list[Any]:
-    """Total order of results; the cursor stores the last key of a page (keyset pagination).
-
-    Ties always break on listing_id, so no two offers share a key and a walk through the pages
-    neither repeats nor skips one. Unrated listings come after rated ones under sort=rating.
-    """
-    if sort == "rating":
-        rating = offer.rating
-        return [0 if rating is not None else 1, -(rating or 0), -offer.rating_count,
-                offer.price_total, offer.listing_id]
-    return [offer.price_total, offer.listing_id]
-
-
-def page_after(offers: list[Offer], sort: str, after: list[Any] | None,
-               limit: int) -> tuple[list[Offer], list[Any] | None]:
-    """The `limit` offers that follow `after` in order, and the key to resume from (or None)."""
-    ordered = sorted(offers, key=lambda o: sort_key(o, sort))
-    if after is not None:
-        ordered = [o for o in ordered if sort_key(o, sort) > after]
-    page = ordered[:limit]
-    more = len(ordered) > limit
-    return page, (sort_key(page[-1], sort) if more else None)

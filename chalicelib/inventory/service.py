@@ -69,7 +69,7 @@ def create_listing(vendor_id: str, fields: dict[str, Any]) -> Listing:
     now = domain.iso_instant(domain.utc_now())
     policy = fields.pop("cancellation_policy")
     listing = Listing(new_id("lst"), vendor_id=vendor_id, created_at=now, updated_at=now, version=1,
-                      cancellation_policy=CancellationPolicyAttribute(**policy), **fields)
+                      cancellation_policy=CancellationPolicyAttribute(**policy), **fields).with_index_keys()
     listing.save(condition=Listing.listing_id.does_not_exist())
     return listing
 

@@ -404,6 +404,8 @@ class Flows:
         ok(api.get(f"/vendor/listings?limit=1&cursor={listings['next_cursor']}", token=vendor))
         found = ok(api.get(f"/search?kind=hotel&city=PAR&check_in={day(2)}&check_out={day(4)}&limit=1"))
         assert found["results"], found
+        best = ok(api.get(f"/search?kind=hotel&city=PAR&check_in={day(2)}&check_out={day(4)}&sort=rating"))
+        assert best["results"], best
         ok(api.get(f"/listings/{self.hotel}"))
         ok(api.get(f"/listings/{self.hotel}/availability?from={day(0)}&to={day(9)}"))
 

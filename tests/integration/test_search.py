@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 
 from chalicelib.inventory.domain import utc_now
-from chalicelib.inventory.models import AvailabilityDay, Listing
+from chalicelib.inventory.models import AvailabilityDay, Listing, rating_actions
 
 START = utc_now().date() + timedelta(days=40)
 POLICY = {"free_until_hours": 24, "refund_percent_after": 0}
@@ -185,7 +185,7 @@ def test_sort_by_rating(api, tokens):
                            ("Also best, more reviews", (5, 5, 5, 5))]:
         lid = listing(api, v, kind="service", city="NYC", title=title)
         days(api, v, lid, (0, 10, 5000))
-        Listing(lid).update(actions=[Listing.rating_sum.set(sum(ratings)), Listing.rating_count.set(len(ratings))])
+        Listing(lid).update(actions=rating_actions(lid, sum(ratings), len(ratings)))
         rated[title] = lid
     walked, _ = _walk(api, 2, kind="service", city="NYC", date=day(0), sort="rating")
     assert [r["title"] for r in walked] == ["Also best, more reviews", "Best", "Good", "Fine", "Unrated"]
@@ -268,7 +268,7 @@ def test_search_reads_only_its_partitions(api, tokens):
     finally:
         for client in clients:
             client.meta.events.unregister("provide-client-params.dynamodb.*", record)
-    assert calls == [("Query", "by-search", True)] * 3 + [("BatchGetItem", None, False)]
+    assert calls == [("Query", "by-search-price", True)] * 3 + [("BatchGetItem", None, False)]
 
 
 def test_a_city_code_finds_the_flights_of_every_airport_of_the_city(api, tokens):
@@ -302,4 +302,69 @@ def test_a_city_code_flight_search_reads_one_partition_per_airport_pair(api, tok
     finally:
         for client in clients:
             client.meta.events.unregister("provide-client-params.dynamodb.*", record)
-    assert sorted(calls) == sorted([("Query", "by-search", True)] * 9 + [("BatchGetItem", None, False)])
+    assert sorted(calls) == sorted([("Query", "by-search-price", True)] * 9 + [("BatchGetItem", None, False)])
+
+
+def test_a_vendors_new_price_moves_the_listing_in_the_next_search(api, tokens):
+    v = tokens["vendor"]
+    cheap, dear = listing(api, v, kind="hotel", city="OSL"), listing(api, v, kind="hotel", city="OSL")
+    days(api, v, cheap, (0, 5, 100), (1, 5, 100))
+    days(api, v, dear, (0, 5, 900), (1, 5, 900))
+    osl = {"kind": "hotel", "city": "OSL", "check_in": day(0), "check_out": day(2)}
+    assert ids(search(api, **osl)) == [cheap, dear]
+
+    days(api, v, dear, (1, 5, 50))  # one night on sale: 950 -> 950 - 850
+    days(api, v, dear, (0, 5, 40))
+    assert ids(search(api, **osl)) == [dear, cheap]
+    assert search(api, **osl).data["results"][0]["price_total"]["amount"] == 90
+    days(api, v, cheap, (1, 0, 100))  # sold out one night: gone from the stay's results
+    assert ids(search(api, **osl)) == [dear]
+
+
+def test_a_deeper_page_reads_about_what_the_first_reads(api, tokens):
+    """Page 4 continues where page 3 stopped instead of reading the nights from the start."""
+    v = tokens["vendor"]
+    for i in range(40):
+        lid = listing(api, v, kind="hotel", city="HEL", title=f"Hotel {i}")
+        days(api, v, lid, (0, 5, 1000 + i * 10), (1, 5, 1000 + i * 10 + (i % 3)))
+    helsinki = {"kind": "hotel", "city": "HEL", "check_in": day(0), "check_out": day(2), "limit": 5}
+    client = AvailabilityDay._get_connection().connection.client
+    scanned = []
+
+    def count(parsed, model, **_):
+        if model.name == "Query":
+            scanned.append(parsed.get("ScannedCount", 0))
+
+    cursor, read = None, []
+    client.meta.events.register("after-call.dynamodb.Query", count)
+    try:
+        for _ in range(4):
+            scanned.clear()
+            page = search(api, **helsinki, **({"cursor": cursor} if cursor else {}))
+            assert len(ids(page)) == 5
+            cursor = page.data["next_cursor"]
+            read.append(sum(scanned))
+    finally:
+        client.meta.events.unregister("after-call.dynamodb.Query", count)
+    assert read[3] <= 1.5 * read[0], read
+    assert read[0] < 40, read  # not every night of every hotel
+
+
+def test_a_walk_whose_state_outgrows_the_cursor_restarts_the_lists_without_repeats_or_gaps(
+        api, tokens, monkeypatch):
+    """Offers waiting for a later page go into the cursor; when they would not fit, the cursor
+    keeps only the last key shown and the next page reads the nights from the start."""
+    v = tokens["vendor"]
+    for i in range(12):  # cheap on one night, dear on the other: many offers wait between pages
+        lid = listing(api, v, kind="hotel", city="RIX", title=f"Hotel {i}")
+        days(api, v, lid, (0, 5, 100 + i), (1, 5, 2000 - i * 100))
+    riga = {"kind": "hotel", "city": "RIX", "check_in": day(0), "check_out": day(2)}
+    everything = ids(search(api, **riga, limit=100))
+    assert len(everything) == 12
+
+    from chalicelib.core import pagination
+    full, _ = _walk(api, 3, **riga)
+    monkeypatch.setattr(pagination, "MAX_CURSOR_LENGTH", 220)  # only a restart cursor fits
+    restarted, pages = _walk(api, 3, **riga)
+    assert [r["listing_id"] for r in restarted] == [r["listing_id"] for r in full] == everything
+    assert pages == 4

@@ -1,15 +1,13 @@
-"""Pure search rules and cursors: parameters per kind, offers, ordering, keyset pages."""
+"""Pure search rules and cursors: parameters per kind, partitions, budget, cursors."""
 from __future__ import annotations
 
 from datetime import date
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from chalicelib.core import pagination
 from chalicelib.core.errors import ValidationError
-from chalicelib.inventory.search_rules import DayOffer, Offer, SearchParams, combine, page_after, within_budget
+from chalicelib.inventory.search_rules import SearchParams
 
 TODAY = date(2027, 2, 20)
 D = date(2027, 3, 1)
@@ -52,54 +50,23 @@ def test_partitions_are_the_nights_or_the_date():
         ["flight#CDG#JFK#2027-03-01"]
 
 
-def test_the_unit_price_bound_is_exact():
+def test_the_budget_per_unit_is_exact():
     params = SearchParams("event", city="LIS", date=D, quantity=3, max_price=10000)
-    assert params.max_unit_price() == 3333  # 3 x 3333 = 9999 <= 10000 < 3 x 3334
-    assert hotel(max_price=10000).max_unit_price() is None  # a stay's total is a sum: filtered later
+    assert params.max_unit_total() == 3333  # 3 x 3333 = 9999 <= 10000 < 3 x 3334
+    assert hotel(quantity=2, max_price=10001).max_unit_total() == 5000  # summed over the nights
+    assert hotel().max_unit_total() is None
+
+
+def test_the_rating_index_partitions_are_the_place_or_every_airport_pair():
+    assert hotel().place_keys() == ["hotel#PAR"]
+    assert SearchParams("flight", origin="PAR", destination="JFK", date=D).place_keys() == [
+        "flight#CDG#JFK", "flight#ORY#JFK", "flight#BVA#JFK"]
 
 
 def test_fingerprint_depends_on_everything_but_the_page():
     assert hotel().fingerprint() == hotel().fingerprint()
     assert hotel().fingerprint() != hotel(quantity=2).fingerprint()
     assert hotel().fingerprint() != hotel(sort="rating").fingerprint()
-
-
-def nights(*rows_per_night):
-    return [{r.listing_id: r for r in rows} for rows in rows_per_night]
-
-
-def test_combine_keeps_listings_with_the_units_every_night():
-    a1, a2 = DayOffer("a", 5, 100, "EUR"), DayOffer("a", 2, 120, "EUR")
-    b1, b2 = DayOffer("b", 5, 50, "EUR"), DayOffer("b", 1, 50, "EUR")
-    c1 = DayOffer("c", 9, 10, "EUR")
-    offers = combine(nights([a1, b1, c1], [a2, b2]), quantity=2)
-    assert [(o.listing_id, o.available, o.unit_total, o.price_total) for o in offers] == [("a", 2, 220, 440)]
-    assert [o.listing_id for o in combine(nights([a1, b1, c1], [a2, b2]), quantity=1)] == ["a", "b"]
-    assert combine([], 1) == []
-
-
-def test_budget_and_currency():
-    offers = [Offer("a", 1, 100, "EUR", 2), Offer("b", 1, 150, "USD", 2)]
-    assert [o.listing_id for o in within_budget(offers, hotel(max_price=200))] == ["a"]
-    assert [o.listing_id for o in within_budget(offers, hotel(currency="USD"))] == ["b"]
-
-
-@given(st.lists(st.tuples(st.integers(0, 20), st.integers(0, 5), st.integers(0, 4)), max_size=40,
-                unique_by=lambda t: t),
-       st.integers(1, 7), st.sampled_from(["price", "rating"]))
-def test_walking_the_pages_yields_every_offer_once_in_order(rows, limit, sort):
-    offers = []
-    for i, (price, count, stars) in enumerate(rows):
-        offers.append(Offer(f"lst_{i:03d}", 1, price, "EUR", 1, rating_sum=stars * count, rating_count=count))
-    walked, after = [], None
-    while True:
-        page, after = page_after(offers, sort, after, limit)
-        assert len(page) <= limit
-        walked += page
-        if after is None:
-            break
-    assert [o.listing_id for o in walked] == [o.listing_id for o in page_after(offers, sort, None, 10**6)[0]]
-    assert sorted(o.listing_id for o in walked) == sorted(o.listing_id for o in offers)
 
 
 def test_cursors_round_trip_and_refuse_forgery():
