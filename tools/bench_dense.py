@@ -127,7 +127,7 @@ def _expected(stays: list[Stay], sort: str) -> list[tuple[str, int]]:
         if sort == "price":
             return (total, stay.listing_id)
         average = rating_average(stay.rating_sum, stay.rating_count)
-        return (average is None, -(average or 0), -stay.rating_count, total, stay.listing_id)
+        return (average is None, -(average or 0), -stay.rating_count, stay.listing_id)  # the rating index order
 
     return [(s.listing_id, sum(s.prices)) for s in sorted(open_stays, key=key)]
 

@@ -8,16 +8,17 @@ Threshold Algorithm of Fagin, Lotem and Naor). The budget (`max_price`) ends eac
 early, in the key condition; quantity and currency are checked on the rows as they come.
 
 Pagination is by state, not by offset: the cursor records where each list stopped and the
-offers already met but not yet shown, signed and bound to the search's parameters, so page 5
-continues where page 4 stopped, and walking the pages never repeats or skips a listing. The
-page's listings (title, vendor, rating) are read once for the page (one BatchGetItem).
+listings already met but not yet shown (read again before a page shows them, so what changed
+in between shows), signed and bound to the search's parameters, so page 5 continues where page 4
+stopped, and walking the pages never repeats or skips a listing. The page's listings (title,
+vendor, rating) are read once for the page (one BatchGetItem).
 """
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from ..core import pagination
+from ..core import clock, pagination
 from ..core.errors import ValidationError
 from . import domain, topk
 from .models import Listing
@@ -25,6 +26,9 @@ from .search_reads import IndexStore
 from .search_rules import Offer, SearchParams
 
 SCOPE = "search"
+# A cursor's state is trusted this long. Past it, the next page starts the lists again after
+# the last key shown: a listing whose price fell behind where a list stopped is met again.
+STATE_MAX_AGE_SECONDS = 60
 PARALLEL_QUERIES = 8  # per search: well within botocore's pool of 10 connections per client
 
 
@@ -61,29 +65,32 @@ def _state(params: SearchParams, cursor: str | None, fingerprint: str) -> topk.S
     if payload.get("f") != fingerprint:
         raise pagination.invalid_cursor("belongs to a different search; start again without it")
     try:
-        positions, pending, after = payload["s"], payload["p"], payload["a"]
+        positions, waiting, after = payload["s"], payload["p"], payload["a"]
+        if clock.now() - float(payload["t"]) > STATE_MAX_AGE_SECONDS:
+            positions, waiting = None, []
         if positions is not None:  # else: the lists start again after the last key shown
             if len(positions) != len(streams):
                 raise ValueError
             for stream, (position, done) in zip(streams, positions):
                 stream.position, stream.done = (str(position) if position is not None else None), bool(done)
         group, total, listing_id = after
-        return topk.State(streams, [topk.Candidate(str(i), int(t), int(a), str(c), str(g)) for i, t, a, c, g in pending],
+        return topk.State(streams, [(str(i), int(t), str(g)) for i, t, g in waiting],
                           (str(group), int(total), str(listing_id)))
     except (KeyError, TypeError, ValueError):  # signed by us, so only an older cursor format
         raise pagination.invalid_cursor() from None
 
 
 def _cursor(state: topk.State, fingerprint: str) -> str:
-    pending = [[c.listing_id, c.unit_total, c.available, c.currency, c.group] for c in state.pending]
     positions = [[s.position, s.done] for s in state.streams]
-    token = pagination.encode({"f": fingerprint, "s": positions, "p": pending, "a": list(state.after or ())},
-                              scope=SCOPE)
+    issued = int(clock.now())
+    token = pagination.encode({"f": fingerprint, "s": positions, "p": [list(w) for w in state.waiting],
+                               "a": list(state.after or ()), "t": issued}, scope=SCOPE)
     if len(token) <= pagination.MAX_CURSOR_LENGTH:
         return token
     # Too many offers waiting to fit: the next page starts the lists again after the last key
     # shown. Correct, and only as costly as the pages before it.
-    return pagination.encode({"f": fingerprint, "s": None, "p": [], "a": list(state.after or ())}, scope=SCOPE)
+    return pagination.encode({"f": fingerprint, "s": None, "p": [], "a": list(state.after or ()), "t": issued},
+                             scope=SCOPE)
 
 
 def _parallel(read: topk.Read, streams: list[topk.Stream]) -> list[tuple[list[Any], str | None]]:

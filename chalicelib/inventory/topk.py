@@ -14,16 +14,17 @@ aggregation algorithms for middleware", J. Comput. Syst. Sci. 66 (2003); PODS 20
   dates of the last price read (every listing not yet seen costs at least that), and one more
   offer is known, so a next page exists (or every list is read to its end).
 
-Rating order is the same idea on one list: listings in rating-group order (inventory.domain
-.rating_group), each group ordered by price, so a group's offers are certain once the list has
-moved past the group.
+Rating order is simpler: the rating index's order is the result order (best rating group first,
+inventory.domain.rating_group, ties on the listing id), so listings are read in order, their
+dates checked by random access, until the page is full.
 
-Deeper pages continue: the state (where each list stopped, the offers seen but not yet shown,
+Deeper pages continue: the state (where each list stopped, the listings met but not yet shown,
 and the last key shown) goes into the cursor, so page 5 reads about what page 1 reads. A
-listing an earlier page met is either shown (its key is not after the last key shown), waiting
-(in the state), or not an offer; meeting it again on another date's list changes nothing. When
-the offers waiting would make the cursor too long, the state is dropped and the next page
-starts the lists again after the last key shown (correct, slower).
+waiting listing is read again before a page shows it, so a sale or a new price in between shows. A
+listing an earlier page met is either shown (its key is not after the last key shown), waiting,
+or not an offer; meeting it again on another date's list changes nothing. When the listings
+waiting would make the cursor too long, the state is dropped and the next page starts the lists
+again after the last key shown (correct, slower).
 
 Pure: the reads are a `Store`; search_reads.py implements it on DynamoDB.
 """
@@ -33,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Protocol, Sequence
 
 FIRST_CHUNK_MIN = 10
-MAX_CHUNK = 400  # rows per list per round: a Query answers at most 1 MB anyway
+MAX_CHUNK = 100  # rows per list per round: more would mostly fill the cursor with offers for later
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,8 @@ class Candidate:
     unit_total: int  # sum of the dates' unit prices
     available: int  # the fewest units over the dates
     currency: str
-    group: str = ""  # rating order: the listing's rating group (empty under price order)
+    group: str = ""  # rating order: the listing's rating rank (empty under price order)
+    fresh: bool = True  # False: met on an earlier page, read again before it is shown
 
     @property
     def key(self) -> tuple[str, int, str]:
@@ -99,7 +101,8 @@ class Query:
 class State:
     """Where a walk through the pages stands; what a cursor carries."""
     streams: list[Stream]
-    pending: list[Candidate] = field(default_factory=list)  # seen, complete, not yet shown
+    # (listing_id, unit_total, group) of the offers met but not yet shown, as they were then
+    waiting: list[tuple[str, int, str]] = field(default_factory=list)
     after: tuple[str, int, str] | None = None  # the last key shown (restart mode only needs it)
 
 
@@ -141,19 +144,26 @@ def cheapest(query: Query, state: State, store: Store, parallel: Map) -> tuple[l
     by_date: dict[str, list[Stream]] = {}
     for stream in state.streams:
         by_date.setdefault(stream.date, []).append(stream)
-    seen: set[str] = {c.listing_id for c in state.pending}
+    seen: set[str] = {listing_id for listing_id, _, _ in state.waiting}
 
     def certainty() -> tuple[Callable[[Candidate], bool], bool]:
-        """Cheaper than the threshold: the least unit total of a listing not yet seen."""
-        total = 0
+        """Before any listing not yet seen. On each date such a listing lies after where the
+        date's lists stand, at (price, id) > the least position: it costs at least the sum of
+        those prices, and if exactly that, its id follows every one of those positions' ids."""
+        total, ids = 0, [""]
         for streams in by_date.values():
             open_ = [s for s in streams if not s.done]
             if not open_:
                 return _never, True  # a date read to its end: an unseen listing misses it
-            total += min(price_rank_value(s.position) if s.position else 0 for s in open_)
+            if any(s.position is None for s in open_):
+                continue  # a list not started: price 0 and any id can come
+            least = min(s.position for s in open_ if s.position is not None)
+            total += price_rank_value(least)
+            ids.append(least.split("#", 1)[1])
         if query.max_unit_total is not None and total > query.max_unit_total:
             return _never, True  # nothing unseen fits the budget
-        return (lambda c: c.unit_total < total), False
+        tie = max(ids)
+        return (lambda c: c.unit_total < total or (c.unit_total == total and c.listing_id <= tie)), False
 
     def read_round(chunk: int, pending: dict[str, Candidate]) -> None:
         found: dict[str, dict[str, Row]] = {}
@@ -169,7 +179,7 @@ def cheapest(query: Query, state: State, store: Store, parallel: Map) -> tuple[l
             alive[row.listing_id][row.date] = row
         _add_offers(alive, {}, query, state, pending)
 
-    return _walk(query, state, certainty, read_round)
+    return _walk(query, state, certainty, read_round, store)
 
 
 def _usable(row: Row, query: Query) -> bool:
@@ -177,33 +187,29 @@ def _usable(row: Row, query: Query) -> bool:
 
 
 def best_rated(query: Query, state: State, store: Store, parallel: Map) -> tuple[list[Candidate], State | None]:
-    """The page of offers in rating order (best group first, each group by price) after `state`.
+    """The page of offers in rating order after `state`: the rating index's order (best rating
+    group first, ties on the listing id), so an offer is certain as soon as it is read.
 
-    The rating index holds each listing once, so the lists' positions alone tell what earlier
-    pages met. A group's offers are certain once every list has moved past the group.
+    Reading stops when the page is full: a city of unrated listings costs a page, not the city.
+    (Ordering a rating group by price would need the whole group first, and the unrated group
+    is most of a young catalog.) `Candidate.group` holds the listing's full rating rank.
     """
-    from .domain import rank_group
-
     def certainty() -> tuple[Callable[[Candidate], bool], bool]:
-        """In a better group than any listing not yet read can be in."""
+        """Not after where the lists stand: every listing not yet read comes after."""
         open_ = [s for s in state.streams if not s.done]
         if not open_:
             return _never, True
         if any(s.position is None for s in open_):
             return _never, False  # a list not started: anything can come
-        least = min(rank_group(s.position) for s in open_ if s.position is not None)
-        return (lambda c: c.group < least), False
+        least = min(s.position for s in open_ if s.position is not None)
+        return (lambda c: c.group <= least), False
 
     def read_round(chunk: int, pending: dict[str, Candidate]) -> None:
-        groups = {rank.rsplit("#", 1)[1]: rank_group(rank)
-                  for ranks in _advance(state, lambda s: store.listings(s, chunk), parallel) for rank in ranks}
-        rows: dict[str, dict[str, Row]] = {listing_id: {} for listing_id in groups}
-        keys = [(i, d) for i in groups for d in query.dates]
-        for row in store.rows(keys) if keys else ():
-            rows[row.listing_id][row.date] = row
-        _add_offers(rows, groups, query, state, pending)
+        ranks = {rank.rsplit("#", 1)[1]: rank
+                 for found in _advance(state, lambda s: store.listings(s, chunk), parallel) for rank in found}
+        _add_offers(_rows(store, list(ranks), query), ranks, query, state, pending)
 
-    return _walk(query, state, certainty, read_round)
+    return _walk(query, state, certainty, read_round, store)
 
 
 def _never(candidate: Candidate) -> bool:
@@ -229,16 +235,36 @@ def _add_offers(rows: dict[str, dict[str, Row]], groups: dict[str, str], query: 
             pending[listing_id] = offer
 
 
+def _rows(store: Store, listing_ids: list[str], query: Query) -> dict[str, dict[str, Row]]:
+    rows: dict[str, dict[str, Row]] = {listing_id: {} for listing_id in listing_ids}
+    keys = [(i, d) for i in listing_ids for d in query.dates]
+    for row in store.rows(keys) if keys else ():
+        rows[row.listing_id][row.date] = row
+    return rows
+
+
 def _walk(query: Query, state: State, certainty: Callable[[], tuple[Callable[[Candidate], bool], bool]],
-          read_round: Callable[[int, dict[str, Candidate]], None]) -> tuple[list[Candidate], State | None]:
-    """Read rounds of growing chunks until the page is certain and a next page is known."""
-    pending = {c.listing_id: c for c in state.pending}
+          read_round: Callable[[int, dict[str, Candidate]], None], store: Store) -> tuple[list[Candidate], State | None]:
+    """Read rounds of growing chunks until the page is certain and a next page is known.
+
+    The offers waiting from an earlier page are read again when they are about to be shown
+    (one batched read for the page): what a vendor or a traveler changed since (sold out, a
+    new price) shows, and a waiting offer that is no longer one leaves the page.
+    """
+    pending = {i: Candidate(i, total, 0, "", group, fresh=False) for i, total, group in state.waiting}
     chunk = max(FIRST_CHUNK_MIN, query.limit + 1)
     while True:
         certain, exhausted = certainty()
         done = _page(pending, query.limit, certain, exhausted)
         if done is not None:
-            break
+            stale = [c for c in done[0] if not c.fresh]
+            if not stale:
+                break
+            for c in stale:
+                del pending[c.listing_id]
+            groups = {c.listing_id: c.group for c in stale}
+            _add_offers(_rows(store, list(groups), query), groups, query, state, pending)
+            continue
         read_round(chunk, pending)
         chunk = min(chunk * 2, MAX_CHUNK)
     page, more = done
@@ -246,4 +272,5 @@ def _walk(query: Query, state: State, certainty: Callable[[], tuple[Callable[[Ca
         del pending[c.listing_id]
     if not more:
         return page, None
-    return page, State(state.streams, sorted(pending.values(), key=lambda c: c.key), page[-1].key)
+    waiting = [(c.listing_id, c.unit_total, c.group) for c in sorted(pending.values(), key=lambda c: c.key)]
+    return page, State(state.streams, waiting, page[-1].key)

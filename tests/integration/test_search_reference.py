@@ -6,7 +6,7 @@ generated rows: a listing matches if every date of the search (a stay's nights, 
 has a row with `available >= quantity`, all in one currency; `price_total` is the sum of the
 prices times the quantity; `max_price` and `currency` filter the totals; sort=price orders by
 (total, listing_id), sort=rating by (rated first, average high to low, count high to low,
-total, listing_id).
+listing_id): the rating index's order.
 
 Why: search reads indexes ordered by unit price or rating and stops as soon as its page is
 certain, so it never sees most rows; the reference always sees all of them. Prices, ratings and
@@ -264,7 +264,7 @@ def reference(specs: list[Spec], params: SearchParams) -> list[Result]:
                               rating_average(spec.rating_sum, spec.rating_count), spec.rating_count))
     if params.sort == "rating":
         return sorted(results, key=lambda r: (0 if r.rating is not None else 1, -(r.rating or 0),
-                                              -r.rating_count, r.price_total, r.listing_id))
+                                              -r.rating_count, r.listing_id))
     return sorted(results, key=lambda r: (r.price_total, r.listing_id))
 
 

@@ -108,7 +108,7 @@ def brute_force(listings, rows, ratings, query, sort):
             continue
         total_, count = ratings[listing_id]
         average = rating_average(total_, count)
-        key = ((0 if average is not None else 1, -(average or 0), -count, total, listing_id) if sort == "rating"
+        key = ((0 if average is not None else 1, -(average or 0), -count, listing_id) if sort == "rating"
                else (total, listing_id))
         results.append((key, listing_id))
     return [listing_id for _, listing_id in sorted(results)]
