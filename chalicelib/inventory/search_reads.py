@@ -6,6 +6,9 @@ projects only available, price and currency (models.SearchIndex), the rating ind
 """
 from __future__ import annotations
 
+import itertools
+import random
+import time
 from typing import Any, Sequence
 
 from .domain import price_prefix
@@ -13,6 +16,7 @@ from .models import AvailabilityDay, Listing
 from .topk import Row, Stream
 
 BATCH_GET_MAX = 100  # keys per BatchGetItem
+UNPROCESSED_MAX_PAUSE_S = 1.0
 _ROW_ATTRIBUTES = {"ProjectionExpression": "listing_id, #d, available, price, currency",
                    "ExpressionAttributeNames": {"#d": "date"}}
 
@@ -71,8 +75,13 @@ class IndexStore:
             pending: dict[str, Any] = {table: {"Keys": [{"listing_id": {"S": i}, "date": {"S": d}}
                                                         for i, d in keys[start:start + BATCH_GET_MAX]],
                                                **_ROW_ATTRIBUTES}}
-            while pending:
+            for attempt in itertools.count():
                 response = _client().batch_get_item(RequestItems=pending)
                 found.extend(_row(item) for item in response["Responses"].get(table, []))
                 pending = response.get("UnprocessedKeys") or {}
+                if not pending:
+                    break
+                # Keys left unprocessed mean the table is throttling: ask again after a pause
+                # that grows, with jitter, as DynamoDB's documentation asks of BatchGetItem.
+                time.sleep(random.uniform(0, min(UNPROCESSED_MAX_PAUSE_S, 0.02 * 2 ** attempt)))
         return found

@@ -125,3 +125,29 @@ def test_a_long_stay_walk_through_real_cursors_stays_cheap():
     shown, reads, restarts = _walk(store, params, limit=20, pages=12)
     assert len(shown) == len(set(shown)) == 240
     assert max(reads[5:]) <= 2 * reads[0], (reads, restarts)
+
+
+def test_keys_left_unprocessed_are_asked_again_after_a_growing_pause(monkeypatch):
+    """BatchGetItem under throttling returns UnprocessedKeys: asked again, not in a busy loop."""
+    from chalicelib.inventory import search_reads
+
+    table = search_reads.AvailabilityDay.Meta.table_name
+    item = {"listing_id": {"S": "lst_a"}, "date": {"S": "2027-03-01"}, "available": {"N": "2"},
+            "price": {"N": "100"}, "currency": {"S": "EUR"}}
+    answers = [{"Responses": {}, "UnprocessedKeys": {table: {"Keys": ["k"]}}},
+               {"Responses": {}, "UnprocessedKeys": {table: {"Keys": ["k"]}}},
+               {"Responses": {table: [item]}}]
+
+    class Client:
+        def batch_get_item(self, RequestItems):
+            return answers.pop(0)
+
+    pauses = []
+    monkeypatch.setattr(search_reads, "_client", lambda: Client())
+    monkeypatch.setattr(search_reads.time, "sleep", pauses.append)
+    monkeypatch.setattr(search_reads.random, "uniform", lambda low, high: high)
+
+    rows = search_reads.IndexStore().rows([("lst_a", "2027-03-01")])
+
+    assert [(r.listing_id, r.available, r.price) for r in rows] == [("lst_a", 2, 100)]
+    assert pauses == [0.02, 0.04]
