@@ -134,7 +134,7 @@ def rating_group(rating_sum: float, rating_count: int) -> str:
     """The rank of a rating among ratings, as a string that sorts best first.
 
     Rated before unrated, then the average (two decimals, as shown) high to low, then the number
-    of reviews high to low. Listings of one group are ordered by price (topk.Candidate.key).
+    of reviews high to low. Within a group the rating index orders listings by id (rating_rank).
     """
     average = rating_average(rating_sum, rating_count)
     if average is None:
