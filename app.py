@@ -11,9 +11,10 @@ from chalicelib.booking.stripe_routes import bp as stripe_routes
 from chalicelib.core.http import http_middleware
 from chalicelib.core.config import queue_name
 from chalicelib.core.observability import logger, metrics
-from chalicelib.core.queues import CANCELLATIONS, CONFIRMATIONS, NOTIFICATIONS
+from chalicelib.core.queues import CANCELLATIONS, CONFIRMATIONS, NOTIFICATIONS, WEBHOOKS
 from chalicelib.identity.routes import bp as identity_routes
 from chalicelib.inventory.routes import bp as inventory_routes
+from chalicelib.notify.routes import bp as webhook_routes
 from chalicelib.ops.routes import bp as ops_routes
 from chalicelib.support.routes import bp as support_routes
 
@@ -31,6 +32,7 @@ app.register_blueprint(stripe_routes)
 app.register_blueprint(inventory_routes)
 app.register_blueprint(booking_routes)
 app.register_blueprint(support_routes)
+app.register_blueprint(webhook_routes)
 
 
 # Workers. Their modules load on first use: API cold starts do not pay for them.
@@ -53,6 +55,20 @@ def send_notifications(event):
     from chalicelib.booking.workers import handle_notifications
     from chalicelib.support.workers import with_case_emails  # case emails share the queue
     return with_case_emails(handle_notifications)(event.to_dict(), event.context)
+
+
+# One message per booking change (its vendors' streams) or per retry: deliveries are HTTP calls
+# to vendors' servers, each up to its timeout, so a small batch keeps a run well inside 30 s.
+@app.on_sqs_message(queue=queue_name(WEBHOOKS), batch_size=2)
+def deliver_webhooks(event):
+    from chalicelib.notify.workers import handle_webhooks
+    return handle_webhooks(event.to_dict(), event.context)
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES))
+def relay_webhooks(event):
+    from chalicelib.notify.workers import relay_due_events
+    return relay_due_events()
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES))

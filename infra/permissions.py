@@ -2,7 +2,8 @@
 
 `needs()` is the one place that says, per function (Chalice's names, as in .chalice/config.json's
 "lambda_functions"), which tables it reads and writes and with which DynamoDB actions, which
-indexes it queries, which queues it sends to and which one it consumes, whether it sends email,
+indexes it queries, which queues it sends to (a dead-letter queue too, when the code itself
+dead-letters a message) and which one it consumes, whether it sends email,
 which Cognito admin calls it makes and which secrets it reads. `policy()` turns that into the
 IAM policy of the function's role (infra.postprocess gives every function a role of its own);
 tests/infra/test_least_privilege.py runs every entry point under the emulator, records each AWS
@@ -26,8 +27,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from infra.template import (CURSOR_SECRET, STRIPE_API_KEY_SECRET, STRIPE_WEBHOOK_SECRET, USER_POOL, queue_id,
-                            table_id)
+from infra.template import (CURSOR_SECRET, STRIPE_API_KEY_SECRET, STRIPE_WEBHOOK_SECRET, USER_POOL,
+                            dead_letter_queue_id, queue_id, table_id)
 
 # DynamoDB, as IAM names the actions (transactions included: see the module docstring).
 GET, BATCH_GET, QUERY = "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"
@@ -88,6 +89,8 @@ class Needs:
     tables: Mapping[Any, tuple[str, ...]] = field(default_factory=dict)  # model -> DynamoDB actions
     indexes: Mapping[Any, tuple[str, ...]] = field(default_factory=dict)  # model -> index names it queries
     sends_to: tuple[str, ...] = ()  # queues (logical names) it sends messages to
+    # Queues (logical names) whose dead-letter queue it sends to itself (not by a redrive policy).
+    dead_letters_to: tuple[str, ...] = ()
     consumes: str | None = None  # the queue its SQS event source reads
     sends_email: bool = False
     user_pool: tuple[str, ...] = ()  # Cognito admin actions (public calls like SignUp need none)
@@ -110,15 +113,18 @@ def needs() -> dict[str, Needs]:
     from chalicelib.booking import models as booking
     from chalicelib.booking.payments.models import StripeEvent
     from chalicelib.core.models import IdempotencyRecord
-    from chalicelib.core.queues import CANCELLATIONS, CONFIRMATIONS, NOTIFICATIONS
+    from chalicelib.core.queues import CANCELLATIONS, CONFIRMATIONS, NOTIFICATIONS, WEBHOOKS
     from chalicelib.core.rate_limits import AttemptCounter
     from chalicelib.inventory import models as inventory
+    from chalicelib.notify import models as notify
     from chalicelib.support import models as support
 
     # A booking changes state in one transaction (lifecycle): the booking, its ledger entry, the
     # units of each (listing, date); every function that moves a booking does all three.
+    # The change's vendor webhook events (notify.webhooks' outbox) are put in that transaction
+    # too, by it and by a refund's record (refunds._record); their queue message follows it.
     transitions = {booking.Booking: (GET, UPDATE), booking.LedgerEntry: (PUT,),
-                   inventory.AvailabilityDay: (UPDATE,)}
+                   inventory.AvailabilityDay: (UPDATE,), notify.WebhookEvent: (PUT,)}
     # Settling a booking voids the payment attempts it did not keep (payment_cleanup).
     unkept_payments = {booking.PaymentAttempt: (QUERY, UPDATE)}
     # A refund that fails at the provider after it was recorded opens a case for the agents.
@@ -144,13 +150,18 @@ def needs() -> dict[str, Needs]:
                 IdempotencyRecord: (GET, PUT, DESCRIBE),  # DescribeTable: /health's probe
                 AttemptCounter: (UPDATE,),
                 StripeEvent: (GET, PUT),
+                # A vendor's webhook: set (created, or its URL changed), read, rotated, removed.
+                notify.WebhookEndpoint: (GET, PUT, UPDATE, DELETE),
+                notify.WebhookEvent: (PUT,),  # hold cancellations and agents' refunds (transitions)
             },
             indexes={booking.Booking: ("by-traveler", "by-contact-email"),
                      booking.RefundRecord: ("refunds-by-provider-id",),
                      inventory.Vendor: ("directory",), inventory.Listing: ("by-vendor", "by-rating"),
                      inventory.AvailabilityDay: ("by-search-price",),
-                     support.SupportCase: ("by-status-waiting", "by-traveler")},
-            sends_to=(CONFIRMATIONS, CANCELLATIONS, NOTIFICATIONS),
+                     support.SupportCase: ("by-status-waiting", "by-traveler"),
+                     notify.WebhookEvent: ("by-vendor",)},  # the deliveries list
+            # Webhooks: the events of a change, and a vendor's replay (the worker does it).
+            sends_to=(CONFIRMATIONS, CANCELLATIONS, NOTIFICATIONS, WEBHOOKS),
             user_pool=("AdminAddUserToGroup", "AdminGetUser", "AdminCreateUser",
                        "AdminDeleteUser"),  # AdminDeleteUser: a vendor onboarding that failed half-way
             confirms_signups=True,
@@ -158,14 +169,14 @@ def needs() -> dict[str, Needs]:
             pays=True),
         "confirm_bookings": Needs(
             tables={**transitions, **unkept_payments},
-            sends_to=(NOTIFICATIONS,),
+            sends_to=(NOTIFICATIONS, WEBHOOKS),
             consumes=CONFIRMATIONS,
             secrets=(STRIPE_API_KEY_SECRET,),
             pays=True),
         "cancel_bookings": Needs(
             # A refund Stripe reports pending gets a record to follow it (refunds.settle_pending).
             tables={**transitions, booking.RefundRecord: (PUT,)},
-            sends_to=(NOTIFICATIONS,),
+            sends_to=(NOTIFICATIONS, WEBHOOKS),
             consumes=CANCELLATIONS,
             secrets=(STRIPE_API_KEY_SECRET,),
             pays=True),
@@ -185,9 +196,21 @@ def needs() -> dict[str, Needs]:
                     IdempotencyRecord: (GET, PUT)},
             indexes={booking.Booking: ("pending-by-deadline",),
                      booking.RefundRecord: ("refunds-pending", "refunds-by-provider-id")},
-            sends_to=(CONFIRMATIONS, CANCELLATIONS, NOTIFICATIONS),  # redrives, emails
+            sends_to=(CONFIRMATIONS, CANCELLATIONS, NOTIFICATIONS, WEBHOOKS),  # redrives, emails, events
             secrets=(STRIPE_API_KEY_SECRET,),
             pays=True),
+        "deliver_webhooks": Needs(
+            # A stream's waiting events (a consistent query of the table), each attempt claimed
+            # and its result recorded by conditional updates; the vendor's endpoint and secrets.
+            # A replay puts the vendor's events (by-vendor) back to pending.
+            tables={notify.WebhookEvent: (QUERY, UPDATE), notify.WebhookEndpoint: (GET,)},
+            indexes={notify.WebhookEvent: ("by-vendor",)},
+            sends_to=(WEBHOOKS,),  # delayed retries, streams handed on, a replay's next page
+            dead_letters_to=(WEBHOOKS,),  # an event given up: its DLQ alarm tells the operators
+            consumes=WEBHOOKS),
+        "relay_webhooks": Needs(
+            indexes={notify.WebhookEvent: ("by-due",)},  # overdue events, keys only
+            sends_to=(WEBHOOKS,)),
     }
 
 
@@ -204,6 +227,8 @@ def grants(function_needs: Needs, stage: StageConfig) -> frozenset[Grant]:
         out.update((QUERY, Resource("index", table_id(model), index)) for index in indexes)
     for queue in function_needs.sends_to:
         out.update((action, Resource("queue", queue_id(queue))) for action in (GET_QUEUE_URL, SEND))
+    for queue in function_needs.dead_letters_to:
+        out.update((action, Resource("queue", dead_letter_queue_id(queue))) for action in (GET_QUEUE_URL, SEND))
     if function_needs.consumes:
         out.update((action, Resource("queue", queue_id(function_needs.consumes))) for action in CONSUME)
     if function_needs.sends_email:

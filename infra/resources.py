@@ -20,10 +20,11 @@ def models() -> list[type[Model]]:
     from chalicelib.core.models import IdempotencyRecord
     from chalicelib.core.rate_limits import AttemptCounter
     from chalicelib.inventory.models import all_models as inventory_models
+    from chalicelib.notify.models import all_models as notify_models
     from chalicelib.support.models import all_models as support_models
 
     return [IdempotencyRecord, AttemptCounter, LocalPayment, StripeEvent, *inventory_models(), *booking_models(),
-            *support_models()]
+            *support_models(), *notify_models()]
 
 
 QUEUES = ALL_QUEUES

@@ -80,6 +80,20 @@ FUNCTION_SIZING: dict[str, tuple[int, int, str]] = {
     "sweep_bookings": (512, 50, "runs every minute, so it is nearly always warm, and mostly waits on "
                                 "DynamoDB queries of empty indexes; 50 s ends a run before the next "
                                 "minute's starts (overlapping runs are safe, every change is conditional)"),
+    "deliver_webhooks": (512, 30, "a batch of 2 messages, each a few POSTs to vendors' servers of up to "
+                                  "5 s: nearly all waiting on their answers (signing is one HMAC per "
+                                  "secret), and nobody waits on it as on the API; 512 MB (some 30% of a "
+                                  "vCPU) keeps the cold start (app.py, urllib3, TLS) to about 6 s, "
+                                  "within Lambda's 10 s init phase; 30 s is the queue's "
+                                  "visibility timeout (Lambda refuses longer): the worker hands a stream "
+                                  "on to a new message when less than an attempt's time is left"),
+    "relay_webhooks": (512, 30, "small: every minute (nearly always warm), four keys-only queries of "
+                                "a sparse index and at most 25 sends; the memory is for the cold start "
+                                "alone (importing app.py, 1.7 s on a full vCPU, would take some 12 s at "
+                                "256 MB, past Lambda's 10 s init phase); 30 s leaves room for "
+                                "DynamoDB's retries and ends a stuck run "
+                                "long before the next minute's (overlapping runs only send a stream twice, "
+                                "and every attempt is claimed conditionally)"),
 }
 LAMBDA_ARCHITECTURE = "arm64"
 # How long each function's log group keeps its logs: a month covers an incident's investigation

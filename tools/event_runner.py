@@ -26,6 +26,14 @@ without a cron parser. Every schedule runs once on the first check after start.
 Failed scheduled invocations are logged and not retried (EventBridge would
 retry asynchronously; handlers must be idempotent anyway).
 
+Concurrency: ``run()`` gives every SQS source its own polling thread, as each
+source is its own Lambda function on AWS: a handler that blocks (a slow vendor
+webhook, say) delays only its own queue. Schedules fire from one loop in the
+calling thread. Unlike on AWS, all handlers share one process, so module-level
+state of the app (Powertools' Logger keys and Metrics set, caches) is shared by
+concurrent invocations; the runner itself serialises only its own bookkeeping,
+never the handlers.
+
 Other event source types (S3, SNS, Kinesis, DynamoDB streams, event patterns,
 websockets) are not emulated; they are logged and skipped.
 """
@@ -64,8 +72,8 @@ _TIMEOUT_MS = 60_000
 # Pause after an infrastructure error (emulator down, queue deleted) so the
 # loop does not spin on connection errors.
 _ERROR_BACKOFF_S = 1.0
-# Sleep between schedule checks when there is no queue to long-poll on.
-_IDLE_SLEEP_S = 0.5
+# Sleep between schedule checks in run(); also bounds how long it takes to notice stop.
+_SCHEDULE_TICK_S = 0.5
 
 _RATE_RE = re.compile(r"^rate\(\s*(\d+)\s+(minute|minutes|hour|hours|day|days)\s*\)$")
 _CRON_RE = re.compile(r"^cron\(.+\)$")
@@ -170,6 +178,10 @@ class EventRunner:
         self._stage = stage
         self._sqs_sources: list[_SqsSource] = []
         self._schedules: list[_Schedule] = []
+        # Guards the runner's shared bookkeeping (schedules' next_due, the _handled hook)
+        # between the polling threads of run() and any other caller; never held while a
+        # handler runs. Not named _lock: subclasses (tools/chaos/runner.py) use that name.
+        self._bookkeeping_lock = threading.Lock()
         # Configuration errors (unknown queue, missing entry point, bad expression)
         # raise here, at start, rather than being logged on every poll.
         for source in app.event_sources:
@@ -197,37 +209,60 @@ class EventRunner:
     def run_schedules_due(self, now: Optional[dt.datetime] = None) -> int:
         """Invoke every schedule due at ``now`` (aware UTC); returns how many ran."""
         now = now or dt.datetime.now(dt.timezone.utc)
-        ran = 0
-        for schedule in self._schedules:
-            if schedule.next_due is not None and now < schedule.next_due:
-                continue
-            # Next run counts from now: a laptop waking from sleep gets one run,
-            # not a backlog (EventBridge does not backfill either).
-            schedule.next_due = now + schedule.interval
+        # Claim the due schedules under the lock (two concurrent callers never both run
+        # one), then invoke them without it.
+        with self._bookkeeping_lock:
+            due = [s for s in self._schedules if s.next_due is None or now >= s.next_due]
+            for schedule in due:
+                # Next run counts from now: a laptop waking from sleep gets one run,
+                # not a backlog (EventBridge does not backfill either).
+                schedule.next_due = now + schedule.interval
+        for schedule in due:
             event = self._scheduled_event(schedule, now)
             self._invoke(schedule.name, schedule.handler, schedule.function_name, event)
-            ran += 1
-        return ran
+        return len(due)
 
     def run(self, stop: threading.Event) -> None:
-        """Poll queues and fire schedules until ``stop`` is set; returns within ~1 s of it."""
+        """Poll queues and fire schedules until ``stop`` is set.
+
+        Each SQS source is polled by its own thread, as each is its own function in
+        Lambda; schedules fire from this thread. Returns once every polling thread has
+        ended: within ~1 s of ``stop`` (one long-poll), unless a handler is still running,
+        which is waited for as Lambda would let an invocation finish.
+        """
         logger.info(
             "event runner started: queues=%s schedules=%s",
             [s.name for s in self._sqs_sources],
             [s.name for s in self._schedules],
         )
-        while not stop.is_set():
-            # Schedules are checked between queues so that a long-poll on each of
-            # several idle queues does not delay them by several seconds.
-            for source in self._sqs_sources:
-                if stop.is_set():
-                    break
-                self._guarded(stop, self._poll_source, source)
+        # The pollers watch an event of their own, set when this thread leaves its loop for
+        # any reason (stop, or an exception such as KeyboardInterrupt): run() never returns
+        # with pollers still running, and the caller's event is left untouched.
+        halt = threading.Event()
+        pollers = [
+            threading.Thread(
+                target=self._poll_loop, args=(source, halt), name=f"event-runner:{source.name}", daemon=True
+            )
+            for source in self._sqs_sources
+        ]
+        try:
+            for poller in pollers:
+                poller.start()
+            while not stop.is_set():
                 self._guarded(stop, self.run_schedules_due)
-            if not self._sqs_sources:
-                self._guarded(stop, self.run_schedules_due)
-                stop.wait(_IDLE_SLEEP_S)
+                stop.wait(_SCHEDULE_TICK_S)
+        finally:
+            halt.set()
+            for poller in pollers:
+                if poller.ident is not None:  # started
+                    poller.join()
         logger.info("event runner stopped")
+
+    def _poll_loop(self, source: _SqsSource, halt: threading.Event) -> None:
+        """One source's event source mapping: long-poll, invoke, delete, until ``halt``."""
+        while not halt.is_set():
+            # Errors pause this source only; the other sources and the schedules go on.
+            self._guarded(halt, self._poll_source, source)
 
     # -- discovery ----------------------------------------------------------
 
@@ -297,12 +332,18 @@ class EventRunner:
         done = [m for m in messages if m["MessageId"] not in failed]
         if done:
             self._delete(source, done)
-        self._handled(source, [r for r in records if r["messageId"] not in failed])
+        handled = [r for r in records if r["messageId"] not in failed]
+        with self._bookkeeping_lock:
+            self._handled(source, handled)
         return len(messages)
 
     def _handled(self, source: _SqsSource, records: list[dict[str, Any]]) -> None:
         """Called with the records of a batch that were processed and deleted (a hook for the
-        fault-injection runner, which delivers them again later)."""
+        fault-injection runner, which delivers them again later).
+
+        run() polls sources from several threads; this hook is called under the runner's
+        bookkeeping lock, one call at a time, so an override may update plain lists and
+        dicts. It must be quick and must not invoke handlers or take that lock itself."""
 
     def _sqs_record(self, source: _SqsSource, message: Mapping[str, Any]) -> dict[str, Any]:
         record = {
@@ -375,10 +416,15 @@ class EventRunner:
 
     @staticmethod
     def _guarded(stop: threading.Event, func: Callable[..., Any], *args: Any) -> None:
-        """Run one step of the loop; infrastructure errors are logged and retried after a pause."""
+        """Run one step of a loop; infrastructure errors are logged and retried after a pause
+        (which ``stop`` cuts short). In run() each thread guards its own steps."""
         try:
             func(*args)
         except Exception:
-            logger.exception("event runner step %s failed; retrying", getattr(func, "__name__", func))
+            logger.exception(
+                "event runner step %s failed in %s; retrying",
+                getattr(func, "__name__", func),
+                threading.current_thread().name,
+            )
             stop.wait(_ERROR_BACKOFF_S)
 

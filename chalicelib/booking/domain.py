@@ -227,6 +227,18 @@ class Transition:
     attempts: int | None = None
     no_refund_in_flight: bool = False  # no agent refund is between its reservation and its record
 
+    @property
+    def vendor_event(self) -> str | None:
+        """The webhook event this transition announces to the booking's vendors, if any."""
+        return VENDOR_EVENTS.get(self.to_status)
+
+
+# Which statuses vendors hear of (API.md "Vendors", webhooks): a sale, its end, and the end of a
+# hold or payment that had their units held. CONFIRMING and CANCELLING are steps on the way.
+# Refunds, which change no status, are announced by booking.refunds as "booking.refunded".
+VENDOR_EVENTS = {CONFIRMED: "booking.confirmed", CANCELLED: "booking.cancelled", FAILED: "booking.failed",
+                 EXPIRED: "booking.expired"}
+
 
 def stamp(now: float) -> str:
     """An instant as bookings and timelines store it. Milliseconds: bookings are listed newest
@@ -279,6 +291,7 @@ class Booking:
     refunds_in_flight: frozenset[str] = frozenset()
     timeline: tuple[TimelineEntry, ...] = ()
     notified: tuple[str, ...] = ()
+    event_seq: int = 0  # the sequence number of the last webhook event about this booking
 
     # -- reading ----------------------------------------------------------------------------
 

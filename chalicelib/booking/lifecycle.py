@@ -16,8 +16,9 @@ from typing import Any, Callable
 from pynamodb.expressions.condition import size
 from pynamodb.expressions.update import Action
 
+from ..core import clock
 from ..inventory import reservations
-from . import domain
+from . import domain, vendor_events
 from .models import ActiveHolds, Booking, LedgerEntry, TimelineEntryAttribute
 from .transactions import PUT, UPDATE, Failure, LabelledTransaction
 
@@ -50,8 +51,12 @@ class NotApplied:
 
 def apply(booking: domain.Booking, transition: domain.Transition, *, extras: tuple[Extra, ...] = ()) -> Applied | NotApplied:
     for attempt in range(_CONFLICT_RETRIES):
-        failures = _transaction(booking, transition, extras).commit()
+        announcement = vendor_events.for_transition(booking, transition, clock.now())
+        failures = _transaction(booking, transition, extras, announcement).commit()
         if not failures:
+            if announcement is not None:
+                announcement.dispatch()
+                return Applied(vendor_events.next_number(booking.with_changes(transition)))
             return Applied(booking.with_changes(transition))
         if any(f.code == "TransactionConflict" for f in failures):
             time.sleep(random.uniform(0.01, 0.05) * (attempt + 1))
@@ -112,7 +117,8 @@ def _condition(booking: domain.Booking, transition: domain.Transition) -> Any:
     return condition
 
 
-def _transaction(booking: domain.Booking, transition: domain.Transition, extras: tuple[Extra, ...]) -> LabelledTransaction:
+def _transaction(booking: domain.Booking, transition: domain.Transition, extras: tuple[Extra, ...],
+                 announcement: vendor_events.Announcement | None) -> LabelledTransaction:
     t = LabelledTransaction()
     seq = booking.ledger_seq
     for move in transition.ledger:
@@ -125,6 +131,11 @@ def _transaction(booking: domain.Booking, transition: domain.Transition, extras:
         # The booking's update is conditioned on its status, so two writers never take one seq.
         t.add(PUT, ("ledger", seq), lambda tx, r=record: tx.save(r, condition=LedgerEntry.seq.does_not_exist()))
     actions = _booking_actions(booking, transition, seq)
+    if announcement is not None:
+        # The vendors' events of this change, numbered by the booking's event sequence.
+        actions.append(announcement.booking_action())
+        for kind, label, operation in announcement.operations:
+            t.add(kind, label, operation)
     t.add(UPDATE, ("booking",), lambda tx: tx.update(Booking(booking.booking_id), actions=actions,
                                                      condition=_condition(booking, transition)))
     if transition.units:

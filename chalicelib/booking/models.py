@@ -134,6 +134,7 @@ class Booking(Model):
     # Refunds reserved and not yet recorded (their keys): a cancellation waits until it is empty.
     refunds_in_flight = UnicodeSetAttribute(null=True)
     notified = ListAttribute(of=UnicodeAttribute, default=list)  # emails already sent
+    event_seq = NumberAttribute(null=True)  # the last vendor webhook event's sequence (booking.vendor_events)
     timeline = ListAttribute(of=TimelineEntryAttribute, default=list)
 
     by_traveler = TravelerIndex()

@@ -30,7 +30,7 @@ def to_domain(record: BookingRecord) -> domain.Booking:
         refund_room=int(record.refund_room or 0), refunds_in_flight=frozenset(record.refunds_in_flight or ()),
         timeline=tuple(domain.TimelineEntry(e.at, e.status, e.event, e.by, e.note,
                                             None if e.amount is None else int(e.amount)) for e in record.timeline),
-        notified=tuple(record.notified or ()))
+        notified=tuple(record.notified or ()), event_seq=int(record.event_seq or 0))
 
 
 def load(booking_id: str) -> domain.Booking | None:

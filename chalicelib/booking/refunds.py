@@ -27,6 +27,7 @@ comes, the sweeper asks the provider (`check_pending`) every `PENDING_CHECK_SECO
 """
 from __future__ import annotations
 
+import dataclasses
 import random
 import time
 from dataclasses import dataclass
@@ -41,7 +42,7 @@ from ..core.errors import (ApiError, IdempotencyKeyReused, InvalidState, RefundE
 from ..core.lazy import lazy_module
 from ..core.observability import count, logger
 from ..notify.templates import format_money
-from . import domain, records
+from . import domain, records, vendor_events
 from .audit import audit_entry, staff_actor
 from .cancellation import load_for
 from .models import Booking, LedgerEntry, RefundRecord, TimelineEntryAttribute
@@ -191,12 +192,21 @@ def _record(booking: domain.Booking, record: RefundRecord, done: Refund) -> Refu
     now = clock.now()
     at = domain.stamp(now)
 
+    announced: list[vendor_events.Announcement] = []
+
     def build(booking: domain.Booking, seq: int) -> LabelledTransaction:
         t = LabelledTransaction()
         t.add(PUT, ("ledger",), lambda tx: tx.save(
             LedgerEntry(booking.booking_id, seq, at=at, kind="refund", amount=amount, currency=booking.currency,
                         actor=record.actor, reason=record.reason, provider_ref=done.refund_id),
             condition=LedgerEntry.seq.does_not_exist()))
+        # The vendors hear of it in the same transaction (booking.vendor_events).
+        after = vendor_events.next_number(dataclasses.replace(booking, refunded_amount=booking.refunded_amount + amount))
+        announcement = vendor_events.announce(after, "booking.refunded", now, extra={"refund": {
+            "refund_id": result.refund_id, "amount": money(amount, booking.currency), "status": status}})
+        announced[:] = [announcement]
+        for kind, label, operation in announcement.operations:
+            t.add(kind, label, operation)
         t.add(PUT, ("idempotency",), lambda tx: idempotency.save_response(tx, record.request_key, record.request_hash,
                                                                           201, result.body(), now))
         entry = TimelineEntryAttribute(at=at, event="refund_pending" if status == PENDING else "refunded",
@@ -204,7 +214,7 @@ def _record(booking: domain.Booking, record: RefundRecord, done: Refund) -> Refu
         t.add(UPDATE, ("booking",), lambda tx: tx.update(Booking(booking.booking_id), actions=[
             Booking.refunded_amount.add(amount), Booking.refunds_in_flight.delete({record.refund_key}),
             Booking.ledger_seq.set(seq), Booking.updated_at.set(at),
-            Booking.timeline.set(Booking.timeline.append([entry]))],
+            Booking.timeline.set(Booking.timeline.append([entry])), announcement.booking_action()],
             condition=(Booking.ledger_seq == booking.ledger_seq) & Booking.refunds_in_flight.contains(record.refund_key)))
         t.add(UPDATE, ("refund",), lambda tx: tx.update(RefundRecord(record.booking_id, record.refund_key), actions=[
             RefundRecord.status.set(status), RefundRecord.ledger_seq.set(seq), RefundRecord.updated_at.set(at),
@@ -218,6 +228,7 @@ def _record(booking: domain.Booking, record: RefundRecord, done: Refund) -> Refu
     if _append_to_ledger(booking, build):
         # A twin (the same request at once, or the sweeper) recorded it first.
         return idempotency.replay(record.request_key, record.request_hash) or result
+    announced[0].dispatch()
     count("RefundsIssued")
     logger.info("refund recorded", extra={"booking_id": booking.booking_id, "amount": amount, "status": status})
     enqueue_email(booking.booking_id, "refunded", refund=amount, key=f"refund:{record.refund_key}")

@@ -31,6 +31,11 @@ def _int(name: str, default: int) -> int:
     return int(raw) if raw not in (None, "") else default
 
 
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    return float(raw) if raw not in (None, "") else default
+
+
 @dataclass(frozen=True)
 class Settings:
     stage: str
@@ -51,6 +56,19 @@ class Settings:
     # Abuse limits (core.rate_limits): attempts per traveler per fixed one-minute window.
     hold_attempts_per_minute: int
     payment_attempts_per_minute: int
+    # Vendor webhooks (notify.webhook_rules.RetrySchedule): retried with exponential backoff
+    # from base to max delay, for the window (at least a day in production; tests pass seconds).
+    webhook_retry_base_seconds: float = 5.0
+    webhook_retry_max_delay_seconds: float = 3600.0
+    webhook_retry_window_seconds: float = 86400.0
+    webhook_timeout_seconds: float = 5.0  # one delivery attempt, connect to last byte
+    webhook_secret_overlap_seconds: float = 86400.0  # a rotated-out secret keeps signing this long
+
+    @property
+    def webhook_allow_private(self) -> bool:
+        """Only on the local stage may a webhook go to plain http or a loopback/private address
+        (the laptop's own receiver); anywhere else that is a door into the network."""
+        return self.stage == LOCAL_STAGE
 
     @property
     def issuer(self) -> str:
@@ -129,4 +147,9 @@ def settings() -> Settings:
         # testing across many holds, and it is checked before the provider is called.
         hold_attempts_per_minute=_int("ITINERA_HOLD_ATTEMPTS_PER_MINUTE", 20),
         payment_attempts_per_minute=_int("ITINERA_PAYMENT_ATTEMPTS_PER_MINUTE", 15),
+        webhook_retry_base_seconds=_float("ITINERA_WEBHOOK_RETRY_BASE_SECONDS", 5.0),
+        webhook_retry_max_delay_seconds=_float("ITINERA_WEBHOOK_RETRY_MAX_DELAY_SECONDS", 3600.0),
+        webhook_retry_window_seconds=_float("ITINERA_WEBHOOK_RETRY_WINDOW_SECONDS", 86400.0),
+        webhook_timeout_seconds=_float("ITINERA_WEBHOOK_TIMEOUT_SECONDS", 5.0),
+        webhook_secret_overlap_seconds=_float("ITINERA_WEBHOOK_SECRET_OVERLAP_SECONDS", 86400.0),
     )

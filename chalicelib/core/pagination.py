@@ -25,7 +25,7 @@ from pydantic import Field, model_serializer
 
 from .config import settings
 from .errors import ValidationError
-from .schemas import Output
+from .schemas import Output, Query
 
 LIMIT_DEFAULT = 20
 LIMIT_MAX = 100
@@ -102,6 +102,12 @@ class Page(Output):
         if isinstance(data, dict):
             data.setdefault("next_cursor", self.next_cursor)
         return data
+
+
+class PageQuery(Query):
+    """`?limit=&cursor=` of a plain paginated list."""
+    limit: Limit = LIMIT_DEFAULT
+    cursor: Cursor | None = None
 
 
 def query_page(query: Callable[..., Any], *, limit: int, cursor: str | None,

@@ -14,8 +14,9 @@ from .config import queue_name
 CONFIRMATIONS = "confirmations"
 CANCELLATIONS = "cancellations"
 NOTIFICATIONS = "notifications"
+WEBHOOKS = "webhooks"  # vendor webhook deliveries (notify.delivery); its DLQ holds the given-up events
 
-ALL_QUEUES = (CONFIRMATIONS, CANCELLATIONS, NOTIFICATIONS)
+ALL_QUEUES = (CONFIRMATIONS, CANCELLATIONS, NOTIFICATIONS, WEBHOOKS)
 MAX_RECEIVE_COUNT = 5
 VISIBILITY_TIMEOUT_SECONDS = 30
 
@@ -28,10 +29,36 @@ def queue_url(name: str) -> str:
     return _urls[name]
 
 
-def send(name: str, message: dict[str, Any]) -> None:
-    attributes = {"kind": {"DataType": "String", "StringValue": str(message.get("type", ""))}}
+# SQS delays a message at most 15 minutes.
+MAX_DELAY_SECONDS = 900
+
+
+def dead_letter_queue(name: str) -> str:
+    return f"{name}-dlq"
+
+
+def _attributes(message: dict[str, Any]) -> dict[str, Any]:
+    return {"kind": {"DataType": "String", "StringValue": str(message.get("type", ""))}}
+
+
+def send(name: str, message: dict[str, Any], *, delay_seconds: int = 0) -> None:
+    """`delay_seconds` (0-900): the message is invisible to consumers until then."""
+    extra = {"DelaySeconds": max(0, min(int(delay_seconds), MAX_DELAY_SECONDS))} if delay_seconds else {}
     aws.client("sqs").send_message(QueueUrl=queue_url(name), MessageBody=json.dumps(message),
-                                   MessageAttributes=attributes)
+                                   MessageAttributes=_attributes(message), **extra)
+
+
+def send_all(name: str, messages: list[dict[str, Any]]) -> None:
+    """Ten messages per SendMessageBatch; raises if any entry was not taken."""
+    client = aws.client("sqs")
+    for start in range(0, len(messages), 10):
+        chunk = messages[start:start + 10]
+        response = client.send_message_batch(QueueUrl=queue_url(name), Entries=[
+            {"Id": str(i), "MessageBody": json.dumps(m), "MessageAttributes": _attributes(m)}
+            for i, m in enumerate(chunk)])
+        if response.get("Failed"):
+            raise RuntimeError(f"{len(response['Failed'])} of {len(chunk)} messages not sent to {name}: "
+                               f"{response['Failed'][0].get('Code')}")
 
 
 def reset_queue_urls() -> None:

@@ -10,7 +10,7 @@ from pydantic import (AfterValidator, BeforeValidator, ConfigDict, Field, Strict
 from pydantic import ValidationError as PydanticValidationError
 
 from ..core.errors import ValidationError, from_pydantic
-from ..core.pagination import Cursor, Limit, Page
+from ..core.pagination import Cursor, Limit, Page, PageQuery  # noqa: F401 (PageQuery re-exported)
 from ..core.schemas import Email, Input, IsoDate, Money, Output, Policy, Query  # noqa: F401 (re-exported)
 from . import domain
 
@@ -233,11 +233,6 @@ class ListingOut(Output):
 
 class ListingPage(Page):
     listings: list[ListingOut]
-
-
-class PageQuery(Query):
-    limit: Limit = 20
-    cursor: Cursor | None = None
 
 
 # --- availability -----------------------------------------------------------------------------

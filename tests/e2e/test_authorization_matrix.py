@@ -30,7 +30,8 @@ import random
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable, Iterator
 
 import pytest
 
@@ -100,8 +101,17 @@ class World:
         assert response.status_code == 201, response.text
         return response.json()["case_id"]
 
+    def set_webhook(self, caller: str) -> None:
+        """The caller's vendor gets a webhook (to WEBHOOK_URL: nothing listens there)."""
+        response = self.stack.http.put(self.stack.url("/vendor/webhook"), headers=self.headers[caller],
+                                       json={"url": WEBHOOK_URL}, timeout=TIMEOUT)
+        assert response.status_code == 200, response.text
+
 
 CASE_BODY = {"subject": "Matrix question", "message": "Is my booking real?"}
+# Loopback, which the local stage accepts for a webhook; its events fail fast (nothing listens)
+# and are skipped once the module removes the webhooks again (`world`).
+WEBHOOK_URL = "http://127.0.0.1:9/hook"
 
 
 def hold_body(listing_id: str) -> dict[str, Any]:
@@ -166,7 +176,7 @@ def _forged(id_token: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def world(stack) -> World:
+def world(stack) -> Iterator[World]:
     owner_email = _signup(stack, "owner")
     other_email, holder_email = _signup(stack, "other"), _signup(stack, "holder")
     login = stack.http.post(stack.url("/auth/login"), json={"email": owner_email, "password": PASSWORD},
@@ -192,7 +202,12 @@ def world(stack) -> World:
               stack.auth(holder_email, PASSWORD))
     w.booking_id = w.hold(headers["traveler"])
     w.case_id = w.open_case()
-    return w
+    yield w
+    # The demo vendors' webhooks go with the module: later modules' bookings announce nothing.
+    for caller in VENDORS:
+        found = stack.http.get(stack.url("/vendor/webhook"), headers=headers[caller], timeout=TIMEOUT)
+        if found.status_code == 200 and found.json()["url"] == WEBHOOK_URL:
+            stack.http.delete(stack.url("/vendor/webhook"), headers=headers[caller], timeout=TIMEOUT)
 
 
 # --- requests ---------------------------------------------------------------------------------
@@ -256,6 +271,22 @@ def _case(suffix: str = "", body: Any = None, fresh_for: tuple[str, ...] = ()) -
     return build
 
 
+def _webhook(path: str, body: Callable[[], Any] | None = None, **params: str) -> Build:
+    """A route on the caller's own webhook: a vendor's cell sets one up first, so that it exists
+    to read, rotate, replay to or delete (a DELETE consumes it: the next cell sets it up again)."""
+    def build(w: World, caller: str) -> Req:
+        if caller in VENDORS:
+            w.set_webhook(caller)
+        return Req(path, body() if body else None, params or None)
+    return build
+
+
+def _replay_since() -> dict[str, str]:
+    """A minute ago: the replay is valid and reaches back over (next to) nothing of other modules."""
+    since = datetime.now(timezone.utc) - timedelta(minutes=1)
+    return {"since": since.strftime("%Y-%m-%dT%H:%M:%SZ")}
+
+
 def _hold_cell(w: World, caller: str) -> Req:
     return Req("/holds", hold_body(w.listing_id), None, idem())
 
@@ -284,6 +315,7 @@ class Row:
 
 OWNER_OR_STAFF = {"traveler": 200, "other traveler": 404, "agent": 200, "admin": 200}
 CASE_PARTIES = {"traveler": 200, "other traveler": 404, "agent": 200}
+OWN_WEBHOOK = {"vendor": 200, "other vendor": 200}
 
 ROWS: tuple[Row, ...] = (
     # --- public: anyone, the token plays no part ---
@@ -346,6 +378,15 @@ ROWS: tuple[Row, ...] = (
     Row("PUT", "/vendor/listings/{listing_id}/availability", only({"vendor": 200, "other vendor": 404}),
         _listing("/availability", {"from": day(200), "to": day(201), "capacity": 5, "price": 1000},
                  vendor_path=True)),
+    # --- vendors: their own webhook (each vendor has one; no object of another is named) ---
+    Row("PUT", "/vendor/webhook", only(OWN_WEBHOOK), fixed("/vendor/webhook", {"url": WEBHOOK_URL}),
+        note="the unlinked vendor (vendors group, no vendor id) is 403: inventory.vendor_of"),
+    Row("GET", "/vendor/webhook", only(OWN_WEBHOOK), _webhook("/vendor/webhook")),
+    Row("DELETE", "/vendor/webhook", only({"vendor": 204, "other vendor": 204}), _webhook("/vendor/webhook")),
+    Row("POST", "/vendor/webhook/rotate", only(OWN_WEBHOOK), _webhook("/vendor/webhook/rotate")),
+    Row("GET", "/vendor/webhook/deliveries", only(OWN_WEBHOOK), _webhook("/vendor/webhook/deliveries", limit="5")),
+    Row("POST", "/vendor/webhook/replay", only({"vendor": 202, "other vendor": 202}),
+        _webhook("/vendor/webhook/replay", _replay_since)),
     # --- administrators ---
     Row("POST", "/admin/vendors", only({"admin": 201}), _new_vendor_cell),
     Row("GET", "/admin/vendors", only({"admin": 200}), fixed("/admin/vendors")),
@@ -402,6 +443,9 @@ def test_cell(world, row: Row, caller: str):
     response = _call(world, row.method, req, caller)
     assert response.status_code == expected, (
         f"{row.method} {req.path} as {caller}: {response.status_code} {response.text[:500]}")
+    if expected == 204:
+        assert not response.content, response.text
+        return
     body = response.json()
     if expected in ERROR_CODES:
         assert body["error"]["code"] == ERROR_CODES[expected], body

@@ -2,12 +2,13 @@
 
 Every entry point of app.py runs here, in this process, against the emulator (moto), through
 representative flows: the API (operations, sign-up and sign-in, an admin onboarding a vendor, a
-vendor's listings and availability, search, holds, payments, cancellations, agent refunds,
-support cases, Stripe's webhook), each worker with the real messages the API queued, and the
-sweeper on every kind of booking it settles. A botocore hook records each AWS call with the
-function that made it; each call becomes the IAM actions and resources it needs (a transaction
-needs PutItem/UpdateItem/DeleteItem/ConditionCheckItem on each item's table, a query on an index
-the index's ARN). Each function runs as it is deployed: with the environment the synthesized
+vendor's listings and availability and webhook, search, holds, payments, cancellations, agent
+refunds, support cases, Stripe's webhook), each worker with the real messages the API queued
+(the webhook worker POSTing to a vendor's receiver served here, on the loopback), the sweeper on
+every kind of booking it settles and the webhook relay on an event whose message was lost. A
+botocore hook records each AWS call with the function that made it; each call becomes the IAM
+actions and resources it needs (a transaction needs PutItem/UpdateItem/DeleteItem/
+ConditionCheckItem on each item's table, a query on an index the index's ARN). Each function runs as it is deployed: with the environment the synthesized
 template gives it (secrets by ARN, read from the emulator's Secrets Manager), the stage's
 payment provider (Stripe, answered by FakePaymentProvider) and no state left by another
 function (a fresh "process": caches and clients forgotten between invocations).
@@ -68,6 +69,7 @@ class Names:
 
         self.tables = {m.Meta.table_name: template.table_id(m) for m in resources.models()}
         self.queues = {queue_name(q): template.queue_id(q) for q in resources.QUEUES}
+        self.queues.update({queue_name(f"{q}-dlq"): template.dead_letter_queue_id(q) for q in resources.QUEUES})
         self.user_pool_id = user_pool_id
         self.secrets = secrets  # ARN -> logical id
 
@@ -192,6 +194,10 @@ class Stack:
         self.client = client
         self.environments = {postprocess.function_name(f): self._environment(f, refs)
                              for _, f in postprocess.functions(sam)}
+        # Memory (MB) and timeout (s): the context a worker reads its remaining time from.
+        self.sizes = {postprocess.function_name(f): (int(f["Properties"]["MemorySize"]),
+                                                     int(f["Properties"]["Timeout"]))
+                      for _, f in postprocess.functions(sam)}
         self.provider_errors: list[tuple[str | None, str]] = []
 
     @staticmethod
@@ -226,8 +232,27 @@ class Stack:
             fresh_process()
 
     def invoke(self, function: str, event: dict[str, Any]) -> Any:
+        """Invoke a handler of app.py as Lambda would: with a context whose remaining time
+        counts down from the function's timeout (chalice.test's gives every function 3 s)."""
+        from chalice.local import LambdaContext
+
+        from app import app
+
+        memory, timeout = self.sizes[function]
         with self.running(function):
-            return self.client.lambda_.invoke(function, event).payload
+            return app.handler_map[function](event, LambdaContext(function, memory_size=memory,
+                                                                  max_runtime_ms=timeout * 1000))
+
+    @contextmanager
+    def configured(self, function: str, **variables: str):
+        """`function` runs with these variables on top of its template environment (as an
+        operator would set them on the deployed function)."""
+        saved = dict(self.environments[function])
+        self.environments[function].update(variables)
+        try:
+            yield
+        finally:
+            self.environments[function] = saved
 
 
 def function_api(stack: Stack):
@@ -275,13 +300,23 @@ def drain(queue: str) -> list[dict[str, Any]]:
                 "awsRegion": "us-east-1"})
 
 
-def work(stack: Stack, function: str, queue: str) -> int:
-    """Run `function` on every message waiting on `queue`, ten at a time; none may fail."""
+def work(stack: Stack, function: str, queue: str, batch: int = 10) -> int:
+    """Run `function` on every message waiting on `queue`, `batch` at a time; none may fail."""
     records = drain(queue)
-    for start in range(0, len(records), 10):
-        result = stack.invoke(function, {"Records": records[start:start + 10]})
+    for start in range(0, len(records), batch):
+        result = stack.invoke(function, {"Records": records[start:start + batch]})
         assert result == {"batchItemFailures": []}, (function, result)
     return len(records)
+
+
+# The webhook worker's batch size (app.py): a few vendor POSTs per invocation.
+WEBHOOK_BATCH = 2
+
+
+def deliver(stack: Stack) -> int:
+    from chalicelib.core.queues import WEBHOOKS
+
+    return work(stack, "deliver_webhooks", WEBHOOKS, batch=WEBHOOK_BATCH)
 
 
 def work_all(stack: Stack) -> None:
@@ -290,16 +325,20 @@ def work_all(stack: Stack) -> None:
     work(stack, "confirm_bookings", CONFIRMATIONS)
     work(stack, "cancel_bookings", CANCELLATIONS)
     assert work(stack, "send_notifications", NOTIFICATIONS)
+    assert deliver(stack)  # every booking change above has its vendor's events
+
+
+def scheduled_event() -> dict[str, Any]:
+    return {"version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event", "source": "aws.events",
+            "account": "123456789012", "time": "2027-01-01T00:00:00Z", "region": "us-east-1",
+            "resources": [], "detail": {}}
 
 
 def sweep(stack: Stack, after_seconds: float) -> dict[str, int]:
     from chalicelib.core import clock
 
     clock.advance(after_seconds)
-    return stack.invoke("sweep_bookings", {
-        "version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event", "source": "aws.events",
-        "account": "123456789012", "time": "2027-01-01T00:00:00Z", "region": "us-east-1",
-        "resources": [], "detail": {}})
+    return stack.invoke("sweep_bookings", scheduled_event())
 
 
 def stripe_signature(payload: str, secret: str) -> str:
@@ -311,8 +350,8 @@ def stripe_signature(payload: str, secret: str) -> str:
 class Flows:
     """The flows every function runs, phase by phase, with real messages between them."""
 
-    def __init__(self, stack: Stack, fake: Any, setup: "Setup") -> None:
-        self.stack, self.fake, self.setup = stack, fake, setup
+    def __init__(self, stack: Stack, fake: Any, setup: "Setup", receiver: "Receiver") -> None:
+        self.stack, self.fake, self.setup, self.receiver = stack, fake, setup, receiver
         self.api = function_api(stack)
         self.tokens: dict[str, str] = {}
         self.hotel = ""
@@ -321,10 +360,12 @@ class Flows:
         self.operations_and_identity()
         self.vendor_onboarding()
         self.catalog()
+        self.vendor_webhook()
         refunded = self.bookings()
         self.agents_desk(refunded)
         self.support(refunded)
         self.sweeper()
+        self.webhook_deliveries()
 
     # -- helpers
 
@@ -408,6 +449,25 @@ class Flows:
         assert best["results"], best
         ok(api.get(f"/listings/{self.hotel}"))
         ok(api.get(f"/listings/{self.hotel}/availability?from={day(0)}&to={day(9)}"))
+
+    def cancelled_hold(self, token: str, offset: int) -> str:
+        """A hold whose payment was declined, cancelled by its traveler at once (the API applies
+        the transition: the vendor's event is written and its message sent)."""
+        booking_id = self.hold(token, offset)
+        self.pay(token, booking_id, "tok_chargeDeclined", status=402)
+        ok(self.api.post(f"/bookings/{booking_id}/cancel", {}, token=token))
+        return booking_id
+
+    def vendor_webhook(self) -> None:
+        """The vendor sets up its webhook (its receiver, served here), reads it and rotates its
+        secret; the booking changes below are delivered there."""
+        api, vendor = self.api, self.tokens["vendor"]
+        assert api.get("/vendor/webhook", token=vendor).status_code == 404
+        created = ok(api.put("/vendor/webhook", {"url": self.receiver.url}, token=vendor))
+        assert created["secret"].startswith("whsec_"), created
+        assert "secret" not in ok(api.get("/vendor/webhook", token=vendor))
+        rotated = ok(api.post("/vendor/webhook/rotate", {}, token=vendor))
+        assert rotated["secret"] != created["secret"] and rotated["previous_secret_expires_at"], rotated
 
     def bookings(self) -> str:
         """A traveler holds (the same request twice: one hold), pays after a decline, is
@@ -525,9 +585,86 @@ class Flows:
         assert sweep(self.stack, 120)["refunds_resumed"] == 1
         work_all(self.stack)
 
+    def webhook_deliveries(self) -> None:
+        """The vendor lists its deliveries; its receiver fails until the retry window is over
+        (the event is dead-lettered), then the vendor replays what it missed; an event whose
+        queue message was lost is started again by the relay; the vendor removes its webhook."""
+        from chalicelib.core import clock
+        from chalicelib.core.queues import WEBHOOKS, dead_letter_queue
+        from chalicelib.notify import webhook_rules
+        from chalicelib.notify.workers import RELAY_GRACE_SECONDS
+
+        api, vendor, traveler = self.api, self.tokens["vendor"], self.tokens["traveler2"]
+        assert self.receiver.received, "the booking changes were delivered to the vendor's receiver"
+        page = ok(api.get("/vendor/webhook/deliveries?limit=1", token=vendor))
+        assert [d["outcome"] for d in page["deliveries"]] == ["delivered"], page
+        ok(api.get(f"/vendor/webhook/deliveries?limit=1&cursor={page['next_cursor']}", token=vendor))
+
+        # The receiver answers 500 at the end of the window (here: a window of 0 s): given up.
+        since = webhook_rules.stamp(clock.now())
+        self.receiver.status = 500
+        given_up = self.cancelled_hold(traveler, 34)
+        with self.stack.configured("deliver_webhooks", ITINERA_WEBHOOK_RETRY_WINDOW_SECONDS="0"):
+            assert deliver(self.stack) == 1
+        dead = [json.loads(r["body"]) for r in drain(dead_letter_queue(WEBHOOKS))]
+        assert [(d["type"], d["booking_id"], d["last_status"]) for d in dead] == [
+            ("webhook-dead", given_up, 500)], dead
+        self.receiver.status = 200
+        # Fixed: the vendor replays since just before it (the worker resets it, then delivers it).
+        ok(api.post("/vendor/webhook/replay", {"since": since}, token=vendor), 202)
+        received = len(self.receiver.received)
+        assert deliver(self.stack) == 1  # the replay: the event is pending again, its stream started
+        assert deliver(self.stack) == 1  # its delivery
+        assert [json.loads(r)["booking"]["booking_id"]
+                for r in self.receiver.received[received:]] == [given_up], self.receiver.received[received:]
+
+        # A change whose message was lost: the relay finds its event in the due index.
+        lost = self.cancelled_hold(traveler, 35)
+        assert drain(WEBHOOKS)
+        clock.advance(RELAY_GRACE_SECONDS + 1)
+        assert self.stack.invoke("relay_webhooks", scheduled_event()) == {"streams": 1}
+        received = len(self.receiver.received)
+        assert deliver(self.stack) == 1
+        assert [json.loads(r)["booking"]["booking_id"] for r in self.receiver.received[received:]] == [lost]
+
+        ok(api.delete("/vendor/webhook", token=vendor), 204)
+        assert api.get("/vendor/webhook", token=vendor).status_code == 404
+
 
 # ---------------------------------------------------------------------------------------------
 # Fixtures
+
+
+class Receiver:
+    """A vendor's webhook receiver on 127.0.0.1 (the local stage, whose names the functions run
+    with, lets a webhook use http and a loopback address): answers `status`, keeps each body."""
+
+    def __init__(self) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.status = 200
+        self.received: list[str] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+                receiver.received.append(self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode())
+                self.send_response(receiver.status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/itinera/events"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
 
 
 class Setup:
@@ -624,9 +761,11 @@ def derived(synthesized, tmp_path_factory) -> dict[str, Any]:
         stack = Stack(synthesized.template, refs, recorder, chalice_client(tmp_path_factory))
         fake = FakePaymentProvider()
         serve_fake_stripe(mp, stack, fake)
+        receiver = Receiver()
         try:
-            Flows(stack, fake, setup).run()
+            Flows(stack, fake, setup, receiver).run()
         finally:
+            receiver.close()
             clock.reset()
             fresh_process()
         names = Names(setup.pool_id, {arn: logical for logical, arn in secrets.items()})

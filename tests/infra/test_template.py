@@ -69,6 +69,30 @@ def test_each_queue_dead_letters_after_five_receives_and_its_dlq_raises_an_alarm
         assert (watching[0]["ComparisonOperator"], watching[0]["Threshold"]) == ("GreaterThanThreshold", 0)
 
 
+def test_a_webhook_event_given_up_raises_the_alarm_of_the_webhooks_dlq(synthesized):
+    """The webhook worker dead-letters an event it gave up on itself, into the webhooks queue's
+    DLQ (notify.delivery): that DLQ's alarm, to the operations topic, is the alarm on it, and
+    the worker's role may send there."""
+    from chalicelib.core.queues import WEBHOOKS, dead_letter_queue
+
+    dlq = template.dead_letter_queue_id(WEBHOOKS)
+    assert synthesized.resources[dlq]["Properties"]["QueueName"] == f"itinera-{STAGE}-{dead_letter_queue(WEBHOOKS)}"
+    (alarm,) = [a for a in _alarms(synthesized).values()
+                if a.get("Dimensions") == [{"Name": "QueueName", "Value": {"Fn::GetAtt": [dlq, "QueueName"]}}]]
+    assert (alarm["Namespace"], alarm["MetricName"], alarm["Statistic"]) == (
+        "AWS/SQS", "ApproximateNumberOfMessagesVisible", "Maximum")
+    assert (alarm["ComparisonOperator"], alarm["Threshold"], alarm["EvaluationPeriods"]) == (
+        "GreaterThanThreshold", 0, 1)
+    assert alarm["AlarmActions"] == alarm["OKActions"] == [{"Ref": template.ALARM_TOPIC}]
+    assert synthesized.resources[template.ALARM_TOPIC]["Type"] == "AWS::SNS::Topic"
+    (function,) = [f for _, f in postprocess.functions(synthesized.template)
+                   if postprocess.function_name(f) == "deliver_webhooks"]
+    role = synthesized.resources[function["Properties"]["Role"]["Fn::GetAtt"][0]]
+    (policy,) = role["Properties"]["Policies"]
+    allowed = permissions.expand(policy["PolicyDocument"])
+    assert ("sqs:SendMessage", json.dumps({"Fn::GetAtt": [dlq, "Arn"]}, sort_keys=True)) in allowed
+
+
 def test_user_pool_groups_and_client(synthesized):
     pools = synthesized.of_type("AWS::Cognito::UserPool")
     assert list(pools) == [template.USER_POOL]
@@ -501,5 +525,5 @@ def test_the_only_resource_exemptions_from_cfn_lint_are_the_dead_letter_queues_a
     dlqs = {template.dead_letter_queue_id(q): template.DEAD_LETTER_QUEUE_EXEMPTION for q in resources.QUEUES}
     scheduled = {f: template.SCHEDULE_EXEMPTION for f, r in postprocess.functions(synthesized.template)
                  if any(e["Type"] == "Schedule" for e in r["Properties"].get("Events", {}).values())}
-    assert scheduled == {"SweepBookings": ("ES4000", "ES1007")}
+    assert scheduled == {"SweepBookings": ("ES4000", "ES1007"), "RelayWebhooks": ("ES4000", "ES1007")}
     assert exempt == {**dlqs, **scheduled}

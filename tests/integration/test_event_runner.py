@@ -292,3 +292,50 @@ def test_run_loops_until_stopped_and_returns_promptly(sqs: Any) -> None:
     assert not thread.is_alive()
     assert time.monotonic() - stopped_at < 2.0
     assert worker.processed == ["book 7"]
+
+
+def test_run_a_blocked_handler_does_not_delay_another_queue(sqs: Any) -> None:
+    # As on AWS, where each queue's function runs on its own: a handler stuck on a slow
+    # webhook receiver must not hold back booking confirmations on another queue.
+    suffix = uuid.uuid4().hex[:8]
+    slow_queue, fast_queue = f"webhooks-{suffix}", f"confirmations-{suffix}"
+    slow_url = sqs.create_queue(QueueName=slow_queue)["QueueUrl"]
+    fast_url = sqs.create_queue(QueueName=fast_queue)["QueueUrl"]
+    app = Chalice(app_name="runner-test")
+    slow_entered, release, slow_returned = threading.Event(), threading.Event(), threading.Event()
+    # (body, whether the slow handler was blocked at that moment)
+    confirmed: list[tuple[str, bool]] = []
+
+    @app.on_sqs_message(queue=slow_queue, batch_size=1)
+    def call_webhooks(event: Any) -> None:
+        slow_entered.set()
+        release.wait(10)  # a receiver that does not answer
+        slow_returned.set()
+
+    @app.on_sqs_message(queue=fast_queue, batch_size=1)
+    def confirm(event: Any) -> None:
+        for record in event:
+            confirmed.append((record.body, slow_entered.is_set() and not slow_returned.is_set()))
+
+    module = types.ModuleType("app")
+    for attr, value in {"app": app, "call_webhooks": call_webhooks, "confirm": confirm}.items():
+        setattr(module, attr, value)
+    runner = EventRunner(app, module, sqs)
+    stop = threading.Event()
+    thread = threading.Thread(target=runner.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        sqs.send_message(QueueUrl=slow_url, MessageBody="webhook 1")
+        assert slow_entered.wait(5), "the slow handler never ran"
+        sqs.send_message(QueueUrl=fast_url, MessageBody="book 7")
+        assert wait_for(lambda: bool(confirmed), timeout=5), "the other queue waited for the blocked handler"
+        assert confirmed == [("book 7", True)]
+        assert queue_counts(sqs, fast_url) == (0, 0)  # handled and deleted meanwhile
+    finally:
+        release.set()
+        stop.set()
+        stopped_at = time.monotonic()
+        thread.join(timeout=5)
+    assert not thread.is_alive()
+    assert time.monotonic() - stopped_at < 2.0
+    assert slow_returned.is_set()

@@ -1,0 +1,264 @@
+"""Vendor webhooks, the use cases: a vendor's endpoint and secrets, its deliveries list and
+replay, and, for the booking context, the events a booking change writes (the outbox) and the
+queue message that starts their delivery.
+
+Delivery itself is notify.delivery (the webhook worker). An event is an item written in the
+booking change's own transaction (`outbox_operations`), so no change is ever announced without
+having happened, nor happens without being announced; the message sent after the commit
+(`dispatch`) only makes delivery prompt: if the process dies before sending it, the relay
+schedule (notify.workers.relay_due_events) finds the event in the due index and sends it.
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+from pynamodb.exceptions import PutError, UpdateError
+
+from ..core import clock, pagination, queues
+from ..core.config import settings
+from ..core.errors import InvalidState, NotFound, ValidationError
+from ..core.observability import logger
+from . import destinations, webhook_rules as rules
+from .models import SigningSecretAttribute, WebhookEndpoint, WebhookEvent
+
+# A caller's transaction operation: (kind, label, operation(tx)), as booking.lifecycle takes them.
+Operation = tuple[str, Any, Callable[[Any], None]]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    vendor_id: str
+    url: str
+    secrets: tuple[rules.SigningSecret, ...]
+    created_at: float
+    updated_at: float
+
+    def view(self, *, with_secret: bool = False) -> dict[str, Any]:
+        shown: dict[str, Any] = {"url": self.url, "created_at": rules.iso(self.created_at),
+                                 "updated_at": rules.iso(self.updated_at)}
+        now = clock.now()
+        rotating = [s for s in self.secrets[1:] if s.in_force(now)]
+        if rotating:
+            # The latest end of an overlap: until then receivers may still see the old signature.
+            shown["previous_secret_expires_at"] = rules.iso(max(s.expires_at or 0 for s in rotating))
+        if with_secret:
+            shown["secret"] = self.secrets[0].secret
+        return shown
+
+
+def _to_endpoint(record: WebhookEndpoint) -> Endpoint:
+    return Endpoint(record.vendor_id, record.url,
+                    tuple(rules.SigningSecret(s.secret, float(s.created_at),
+                                              None if s.expires_at is None else float(s.expires_at))
+                          for s in record.secrets),
+                    float(record.created_at), float(record.updated_at))
+
+
+def _stored(secrets: list[rules.SigningSecret]) -> list[SigningSecretAttribute]:
+    return [SigningSecretAttribute(secret=s.secret, created_at=s.created_at, expires_at=s.expires_at)
+            for s in secrets]
+
+
+def find_endpoint(vendor_id: str) -> Endpoint | None:
+    try:
+        return _to_endpoint(WebhookEndpoint.get(vendor_id, consistent_read=True))
+    except WebhookEndpoint.DoesNotExist:
+        return None
+
+
+def get_endpoint(vendor_id: str) -> Endpoint:
+    endpoint = find_endpoint(vendor_id)
+    if endpoint is None:
+        raise NotFound("No webhook is set up; PUT /vendor/webhook with a url.")
+    return endpoint
+
+
+def set_endpoint(vendor_id: str, url: str) -> Endpoint:
+    """Creates the endpoint with a new secret, or points an existing one at a new URL keeping
+    its secrets (the answer shows the current secret either way: a client that lost the first
+    answer to a timeout must not be left with a secret it never saw)."""
+    try:
+        url = destinations.check_url(url, allow_private=settings().webhook_allow_private)
+    except destinations.RefusedDestination as exc:
+        raise ValidationError.for_fields({"url": str(exc)}) from None
+    now = clock.now()
+    for _ in range(3):
+        current = find_endpoint(vendor_id)
+        try:
+            if current is None:
+                record = WebhookEndpoint(vendor_id, url=url, secrets=_stored([rules.SigningSecret(rules.new_secret(), now)]),
+                                         created_at=now, updated_at=now, version=1)
+                record.save(condition=WebhookEndpoint.vendor_id.does_not_exist())
+                return _to_endpoint(record)
+            WebhookEndpoint(vendor_id).update(
+                actions=[WebhookEndpoint.url.set(url), WebhookEndpoint.updated_at.set(now),
+                         WebhookEndpoint.version.add(1)],
+                condition=WebhookEndpoint.updated_at == current.updated_at)
+            return Endpoint(vendor_id, url, current.secrets, current.created_at, now)
+        except (PutError, UpdateError) as exc:
+            if not condition_failed(exc):
+                raise
+    raise InvalidState("The webhook is being changed by another request; try again.")
+
+
+def remove_endpoint(vendor_id: str) -> None:
+    """Events written from now on, and those still waiting, are not sent (their outcome is
+    `no_endpoint`); replay sends them once an endpoint is set again."""
+    get_endpoint(vendor_id)
+    WebhookEndpoint(vendor_id).delete()
+
+
+def rotate_secret(vendor_id: str) -> Endpoint:
+    """A new current secret; the old one keeps signing, beside it, for the overlap (24 h)."""
+    for _ in range(3):
+        current = get_endpoint(vendor_id)
+        now = clock.now()
+        secrets = rules.rotate(current.secrets, new=rules.new_secret(), now=now,
+                               overlap=settings().webhook_secret_overlap_seconds)
+        try:
+            WebhookEndpoint(vendor_id).update(
+                actions=[WebhookEndpoint.secrets.set(_stored(secrets)), WebhookEndpoint.updated_at.set(now),
+                         WebhookEndpoint.version.add(1)],
+                condition=WebhookEndpoint.updated_at == current.updated_at)
+        except UpdateError as exc:
+            if not condition_failed(exc):
+                raise
+            continue  # changed meanwhile (a concurrent rotation): rotate what is there now
+        return Endpoint(vendor_id, current.url, tuple(secrets), current.created_at, now)
+    raise InvalidState("The webhook is being changed by another request; try again.")
+
+
+def condition_failed(exc: Exception) -> bool:
+    """A PynamoDB write refused by its condition (not a throttle, not a network error)."""
+    return getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException"
+
+
+# --- deliveries and replay --------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Delivery:
+    event_id: str
+    type: str
+    booking_id: str
+    sequence: int
+    created_at: str
+    status: str
+    attempts: int
+    last_status: int | None
+    last_error: str | None
+    last_attempt_at: str | None
+    delivered_at: str | None
+    replays: int
+
+    @property
+    def outcome(self) -> str:
+        return rules.OUTCOMES[self.status]
+
+
+def deliveries(vendor_id: str, *, limit: int, cursor: str | None) -> tuple[list[Delivery], str | None]:
+    """The vendor's events, newest first, with how their delivery went: one index query."""
+    query = functools.partial(WebhookEvent.by_vendor.query, vendor_id, scan_index_forward=False)
+    items, next_cursor = pagination.query_page(query, limit=limit, cursor=cursor,
+                                               scope=f"webhook-deliveries:{vendor_id}")
+    return [Delivery(e.event_id, e.type, e.booking_id, int(e.sequence), e.created_at, e.status, int(e.attempts or 0),
+                     None if e.last_status is None else int(e.last_status), e.last_error, e.last_attempt_at,
+                     e.delivered_at, int(e.replays or 0)) for e in items], next_cursor
+
+
+@dataclass(frozen=True)
+class ReplayRequest:
+    since: str
+    until: str
+
+
+def request_replay(vendor_id: str, since_epoch: float) -> ReplayRequest:
+    """Events created from `since` until now are sent again, with their ids and sequences, in
+    order per booking. The work is the webhook worker's (`replay`): an API request does not
+    wait on hundreds of writes."""
+    get_endpoint(vendor_id)  # nowhere to send them: 404, not a silent no-op
+    now = clock.now()
+    if since_epoch > now:
+        raise ValidationError.for_fields({"since": "is in the future"})
+    # The stored stamps' own format, so that comparing strings compares instants.
+    since, until = rules.stamp(since_epoch), rules.stamp(now)
+    queues.send(queues.WEBHOOKS, {"type": "webhook-replay", "vendor_id": vendor_id, "since": since,
+                                  "until": until})
+    return ReplayRequest(since, until)
+
+
+REPLAY_PAGE = 100
+
+
+def replay(vendor_id: str, since: str, until: str, after: dict[str, Any] | None = None) -> int:
+    """Puts the vendor's events created in [since, until] back to PENDING, a page at a time
+    (the next page is a new message), and starts their streams. Returns how many it reset."""
+    now = clock.now()
+    page = WebhookEvent.by_vendor.query(
+        vendor_id, WebhookEvent.listed.between(since, until + "~"), limit=REPLAY_PAGE,
+        page_size=REPLAY_PAGE, last_evaluated_key=after)
+    streams: list[str] = []
+    reset = 0
+    for event in page:
+        try:
+            WebhookEvent(event.stream, event.sequence).update(actions=[
+                WebhookEvent.status.set(rules.PENDING), WebhookEvent.attempts.set(0),
+                WebhookEvent.retry_from.set(now), WebhookEvent.replays.add(1),
+                WebhookEvent.pending.set(rules.due_shard(event.stream)), WebhookEvent.due_at.set(now),
+                WebhookEvent.lease_until.remove()],
+                # One still waiting is on its way already; resetting it would fork its attempts.
+                condition=WebhookEvent.status != rules.PENDING)
+            reset += 1
+        except UpdateError as exc:
+            if not condition_failed(exc):
+                raise
+        if event.stream not in streams:
+            streams.append(event.stream)
+    if page.last_evaluated_key:
+        queues.send(queues.WEBHOOKS, {"type": "webhook-replay", "vendor_id": vendor_id, "since": since,
+                                      "until": until, "after": page.last_evaluated_key})
+    dispatch(streams)
+    return reset
+
+
+# --- the outbox, for the booking context ---------------------------------------------------------
+
+def outbox_operations(*, booking_id: str, event_type: str, sequence: int, views: dict[str, dict[str, Any]],
+                      now: float, extra: dict[str, Any] | None = None) -> tuple[list[Operation], list[str]]:
+    """One event per vendor of the booking (`views`: vendor id -> the booking as that vendor
+    sees it), to be put in the transaction that makes the change. Returns the operations and
+    the streams to `dispatch` once it commits. The put is conditioned on the (stream, sequence)
+    being new: a sequence number is taken once."""
+    if event_type not in rules.EVENT_TYPES:
+        raise ValueError(f"unknown webhook event {event_type!r}")
+    created = rules.stamp(now)
+    operations: list[Operation] = []
+    streams = []
+    for vendor_id, view in sorted(views.items()):
+        stream = rules.stream_of(vendor_id, booking_id)
+        event_id = rules.new_event_id()
+        record = WebhookEvent(
+            stream, sequence, event_id=event_id, vendor_id=vendor_id, booking_id=booking_id, type=event_type,
+            created_at=created, listed=rules.listed_key(created, event_id),
+            payload=rules.event_body(event_id=event_id, event_type=event_type, created_at=created,
+                                     sequence=sequence, booking=view, extra=extra),
+            status=rules.PENDING, attempts=0, retry_from=now, replays=0, pending=rules.due_shard(stream),
+            due_at=now, expires_at=datetime.fromtimestamp(now + rules.RETENTION_DAYS * 86400, tz=timezone.utc))
+        operations.append(("put", ("webhook", vendor_id),
+                           lambda tx, r=record: tx.save(r, condition=WebhookEvent.stream.does_not_exist())))
+        streams.append(stream)
+    return operations, streams
+
+
+def dispatch(streams: list[str], *, delay_seconds: int = 0) -> None:
+    """Asks the webhook worker to deliver what waits on these streams. Best effort: the events
+    are stored, and the relay schedule sends this again if it is lost."""
+    if not streams:
+        return
+    try:
+        queues.send(queues.WEBHOOKS, {"type": "webhook", "streams": streams}, delay_seconds=delay_seconds)
+    except Exception:  # the change is committed; failing its caller now would help nobody
+        logger.exception("webhook delivery not started; the relay will start it", extra={"streams": streams})
+
