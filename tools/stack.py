@@ -133,11 +133,12 @@ class Stack:
         import boto3
 
         import app as app_module
-        from tools.event_runner import EventRunner
+        from tools.event_runner import EventRunner, serialize_service_metrics
 
         # ITINERA_SCHEDULE_SCALE (default 1) shortens every schedule's period, e.g. 0.1 runs the
         # one-minute sweeper every 6 s: for tests that wait on it.
         scale = float(os.environ.get("ITINERA_SCHEDULE_SCALE", "1"))
+        serialize_service_metrics()  # the API and every queue's handler share one Metrics here
         runner = EventRunner(app_module.app, app_module, boto3.session.Session().client("sqs"), rate_scale=scale)
         self.runner_thread = threading.Thread(target=runner.run, args=(self.stop_event,),
                                               name="event-runner", daemon=True)

@@ -302,6 +302,11 @@ class Booking:
         return self.status
 
     @property
+    def was_confirmed(self) -> bool:
+        """Paid for and confirmed at some point (it may be cancelled since)."""
+        return any(entry.status == CONFIRMED for entry in self.timeline)
+
+    @property
     def refundable(self) -> int:
         return self.captured_amount - self.refunded_amount
 

@@ -202,7 +202,9 @@ def _record(booking: domain.Booking, record: RefundRecord, done: Refund) -> Refu
             condition=LedgerEntry.seq.does_not_exist()))
         # The vendors hear of it in the same transaction (booking.vendor_events).
         after = vendor_events.next_number(dataclasses.replace(booking, refunded_amount=booking.refunded_amount + amount))
-        announcement = vendor_events.announce(after, "booking.refunded", now, extra={"refund": {
+        # Stamped at this try, not before the first: a twin's event may have taken the number
+        # meanwhile, and a booking's events are in time order as in sequence order.
+        announcement = vendor_events.announce(after, "booking.refunded", clock.now(), extra={"refund": {
             "refund_id": result.refund_id, "amount": money(amount, booking.currency), "status": status}})
         announced[:] = [announcement]
         for kind, label, operation in announcement.operations:
@@ -245,7 +247,9 @@ def _append_to_ledger(booking: domain.Booking, build: Callable[[domain.Booking, 
         failures = build(booking, booking.ledger_seq + 1).commit()
         if not failures:
             return False
-        if any(f.code == "ConditionalCheckFailed" and f.label and f.label[0] not in ("ledger", "booking")
+        # "webhook": the vendors' event takes the booking's next event number, which another
+        # writer may have taken first, exactly like the ledger's.
+        if any(f.code == "ConditionalCheckFailed" and f.label and f.label[0] not in ("ledger", "booking", "webhook")
                for f in failures):
             return True
         time.sleep(random.uniform(0.005, 0.03) * min(attempt + 1, 5))

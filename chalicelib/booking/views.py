@@ -40,8 +40,6 @@ def _items(booking: Booking, vendor_id: str | None = None) -> list[dict[str, Any
     return items
 
 
-# A vendor learns who is coming once the booking is paid for, not from a lapsed hold.
-_CONTACT_VISIBLE_TO_VENDORS = (domain.CONFIRMED, domain.CANCELLING, domain.CANCELLED)
 
 
 def vendor_view(booking: Booking, vendor_id: str, now: float | None = None) -> dict[str, Any]:
@@ -52,7 +50,9 @@ def vendor_view(booking: Booking, vendor_id: str, now: float | None = None) -> d
         "status": booking.effective_status(clock.now() if now is None else now),
         "items": items, "amount": money(sum(i["amount"]["amount"] for i in items), booking.currency),
         "created_at": booking.created_at}
-    if booking.status in _CONTACT_VISIBLE_TO_VENDORS:
+    # A vendor learns who is coming once the booking is paid for, not from a lapsed or cancelled
+    # hold (webhooks push this view to the vendor's own server).
+    if booking.was_confirmed:
         view["contact"] = {k: v for k, v in (("email", booking.contact.email), ("name", booking.contact.name),
                                              ("phone", booking.contact.phone)) if v is not None}
     return view

@@ -16,6 +16,7 @@ webhook queue's DLQ, the event marked DEAD, and the stream goes on with its next
 from __future__ import annotations
 
 import math
+import random
 import time
 from typing import Any, Callable
 
@@ -23,6 +24,7 @@ from pynamodb.exceptions import UpdateError
 
 from ..core import clock, queues
 from ..core.config import settings
+from ..core.errors import is_transient
 from ..core.observability import count, logger
 from . import destinations, webhook_rules as rules
 from .models import WebhookEvent
@@ -67,14 +69,25 @@ def flush(stream: str, endpoints: dict[str, Endpoint | None] | None = None,
     "done", "waiting" (the head is not due), "busy" (another worker has it) or "retrying"."""
     endpoints = {} if endpoints is None else endpoints
     events = _waiting(stream)
-    while events:
+    sent_since_read = False
+    while True:
+        if not events:
+            # Having sent something, look once more: an event written meanwhile was kicked,
+            # found its head busy (ours, in flight) and left its delivery to us.
+            if not sent_since_read:
+                return "done"
+            events, sent_since_read = _waiting(stream), False
+            if not events:
+                return "done"
         head, rest = events[0], events[1:]
         now = clock.now()
+        if head.lease_until is not None and float(head.lease_until) > now:
+            # In flight elsewhere (its due_at is the lease's end, for the relay): that worker
+            # looks at the stream again when it is done, so the events behind are not held back.
+            return "busy"
         if float(head.due_at or 0) > now:
             _hold_back(rest, float(head.due_at))
             return "waiting"
-        if head.lease_until is not None and float(head.lease_until) > now:
-            return "busy"
         if _abandoned(head, now):
             # Its window is over and its last attempt never recorded a result (the worker died,
             # again and again): give it up rather than start attempts forever.
@@ -85,7 +98,7 @@ def flush(stream: str, endpoints: dict[str, Endpoint | None] | None = None,
         if remaining_seconds is not None and remaining_seconds() < settings().webhook_timeout_seconds + 5:
             dispatch([stream])  # no time for another attempt in this invocation: a new message
             return "deferred"
-        attempt = _claim(head, now)
+        attempt, claimed_at = _claim(head, now), now
         if attempt is None:
             return "busy"
         vendor_id = head.vendor_id
@@ -100,15 +113,16 @@ def flush(stream: str, endpoints: dict[str, Endpoint | None] | None = None,
         answer = _send(head, endpoint)
         now = clock.now()
         if answer.status is not None and 200 <= answer.status < 300:
-            _finish(head, attempt, rules.DELIVERED, now=now, last_status=answer.status)
-            count("WebhooksDelivered")
-            logger.info("webhook delivered", extra=_about(head, attempt, answer))
+            sent_since_read = True
+            if _finish(head, attempt, rules.DELIVERED, now=now, last_status=answer.status):
+                count("WebhooksDelivered")
+                logger.info("webhook delivered", extra=_about(head, attempt, answer))
             events = rest
             continue
         count("WebhookAttemptsFailed")
         error = answer.error or f"HTTP {answer.status}"
-        when = rules.next_attempt_at(attempts=attempt, now=now, retry_from=float(head.retry_from),
-                                     schedule=schedule())
+        retry_from = claimed_at if attempt == 1 else float(head.retry_from)
+        when = rules.next_attempt_at(attempts=attempt, now=now, retry_from=retry_from, schedule=schedule())
         if when is None:
             if not _give_up(head, attempt, now, error, last_status=answer.status):
                 return "busy"
@@ -123,7 +137,6 @@ def flush(stream: str, endpoints: dict[str, Endpoint | None] | None = None,
             dispatch([stream], delay_seconds=math.ceil(when - now))
         # else: the relay schedule finds it in the due index when it is due
         return "retrying"
-    return "done"
 
 
 def _about(event: WebhookEvent, attempt: int, answer: destinations.Answer) -> dict[str, Any]:
@@ -133,8 +146,14 @@ def _about(event: WebhookEvent, attempt: int, answer: destinations.Answer) -> di
 
 
 def _abandoned(event: WebhookEvent, now: float) -> bool:
-    window_end = float(event.retry_from) + schedule().window + lease_seconds()
-    return int(event.attempts or 0) > 0 and now >= window_end
+    """Its last attempt was claimed at or after the end of its window and never recorded a
+    result (the worker died, or could not write it): that was the last try, so it is given up.
+    A claim left unrecorded earlier in the window is just tried again (the receiver dedupes by
+    id), and an event merely due late is tried as usual: the last try must still be made."""
+    if event.lease_until is None or not int(event.attempts or 0):
+        return False
+    claimed_at = float(event.lease_until) - lease_seconds()
+    return claimed_at >= float(event.retry_from) + schedule().window and now >= float(event.lease_until)
 
 
 def _send(event: WebhookEvent, endpoint: Endpoint) -> destinations.Answer:
@@ -159,11 +178,14 @@ def _claim(event: WebhookEvent, now: float) -> int | None:
     attempts = int(event.attempts or 0)
     lease_until = now + lease_seconds()
     free = WebhookEvent.lease_until.does_not_exist() | (WebhookEvent.lease_until <= now)
+    actions = [WebhookEvent.attempts.set(attempts + 1), WebhookEvent.lease_until.set(lease_until),
+               WebhookEvent.last_attempt_at.set(rules.stamp(now)), WebhookEvent.due_at.set(lease_until)]
+    if attempts == 0:
+        # The window counts from the first try: an event that waited behind its stream's
+        # failing head still gets its whole window once its turn comes.
+        actions.append(WebhookEvent.retry_from.set(now))
     try:
-        WebhookEvent(event.stream, event.sequence).update(
-            actions=[WebhookEvent.attempts.set(attempts + 1), WebhookEvent.lease_until.set(lease_until),
-                     WebhookEvent.last_attempt_at.set(rules.stamp(now)), WebhookEvent.due_at.set(lease_until)],
-            condition=_claimed_by(event, attempts) & free)
+        WebhookEvent(event.stream, event.sequence).update(actions=actions, condition=_claimed_by(event, attempts) & free)
     except UpdateError as exc:
         if condition_failed(exc):
             return None
@@ -220,14 +242,24 @@ def _hold_back(events: list[WebhookEvent], until: float) -> None:
                 raise
 
 
+_RECORD_TRIES = 4
+
+
 def _update(event: WebhookEvent, attempt: int, actions: list[Any]) -> bool:
-    try:
-        WebhookEvent(event.stream, event.sequence).update(actions=actions, condition=_claimed_by(event, attempt))
-    except UpdateError as exc:
-        if condition_failed(exc):
-            return False  # the claim was lost (its lease ran out and another worker took it)
-        raise
-    return True
+    """Records an attempt's result. Tried a few times when DynamoDB is busy: a result not
+    recorded means the attempt is made again later (a duplicate for the receiver)."""
+    for tried in range(1, _RECORD_TRIES + 1):
+        try:
+            WebhookEvent(event.stream, event.sequence).update(actions=actions, condition=_claimed_by(event, attempt))
+        except UpdateError as exc:
+            if condition_failed(exc):
+                return False  # the claim was lost (its lease ran out and another worker took it)
+            if tried == _RECORD_TRIES or not is_transient(exc):
+                raise
+            time.sleep(random.uniform(0.05, 0.2) * tried)
+            continue
+        return True
+    return False  # not reached
 
 
 def _set_or_remove(attribute: Any, value: Any) -> Any:

@@ -246,13 +246,38 @@ def post(url: str, body: bytes, headers: dict[str, str], *, timeout: float, allo
         target = _parse(url.strip() if isinstance(url, str) else url)
         if not allow_private:
             _require_https(target)
-        address = _resolve(target, allow_private=allow_private, resolver=resolver)
+        address = _within(timeout, lambda: _resolve(target, allow_private=allow_private, resolver=resolver))
     except RefusedDestination as refused:
         return Answer(None, f"refused destination: {refused}")
+    except TimeoutError:
+        return Answer(None, "timeout")  # a slow DNS answer counts against the attempt's time too
     remaining = timeout - (time.monotonic() - started)
     if remaining <= 0:
         return Answer(None, "timeout")
     return _deliver(target, address, body, headers, remaining)
+
+
+def _within(seconds: float, work: Callable[[], str]) -> str:
+    """`work()` (a DNS lookup: getaddrinfo cannot be given a timeout) in a thread of its own,
+    waited for at most `seconds`; TimeoutError after that. A lookup still running is left to
+    finish on its own (daemon thread): the attempt is over either way."""
+    outcome: list[Any] = []
+
+    def run() -> None:
+        try:
+            outcome.append(("ok", work()))
+        except BaseException as error:  # handed to the caller's thread
+            outcome.append(("error", error))
+
+    thread = threading.Thread(target=run, name="webhook-dns", daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if not outcome:
+        raise TimeoutError("the DNS lookup took longer than the attempt's timeout")
+    kind, value = outcome[0]
+    if kind == "error":
+        raise value
+    return value
 
 
 def _deliver(target: _Target, address: str, body: bytes, headers: dict[str, str],

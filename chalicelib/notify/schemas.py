@@ -11,7 +11,7 @@ from .destinations import MAX_URL_LENGTH
 
 
 class WebhookIn(Input):
-    url: str = Field(min_length=1, max_length=MAX_URL_LENGTH,
+    url: str = Field(min_length=1, max_length=MAX_URL_LENGTH, json_schema_extra={"format": "uri"},
                      description="https URL that receives the events (http and private addresses: local stage only)")
 
 

@@ -19,7 +19,7 @@ from pynamodb.exceptions import PutError, UpdateError
 
 from ..core import clock, pagination, queues
 from ..core.config import settings
-from ..core.errors import InvalidState, NotFound, ValidationError
+from ..core.errors import InvalidState, NotFound, ValidationError, is_transient
 from ..core.observability import logger
 from . import destinations, webhook_rules as rules
 from .models import SigningSecretAttribute, WebhookEndpoint, WebhookEvent
@@ -182,6 +182,7 @@ def request_replay(vendor_id: str, since_epoch: float) -> ReplayRequest:
     now = clock.now()
     if since_epoch > now:
         raise ValidationError.for_fields({"since": "is in the future"})
+    since_epoch = max(since_epoch, now - rules.RETENTION_DAYS * 86400)  # nothing older is kept
     # The stored stamps' own format, so that comparing strings compares instants.
     since, until = rules.stamp(since_epoch), rules.stamp(now)
     queues.send(queues.WEBHOOKS, {"type": "webhook-replay", "vendor_id": vendor_id, "since": since,
@@ -194,33 +195,73 @@ REPLAY_PAGE = 100
 
 def replay(vendor_id: str, since: str, until: str, after: dict[str, Any] | None = None) -> int:
     """Puts the vendor's events created in [since, until] back to PENDING, a page at a time
-    (the next page is a new message), and starts their streams. Returns how many it reset."""
+    (the next page is a new message), and starts their streams. Returns how many it reset.
+
+    DynamoDB busy halfway through a page: what is done stays done (its streams are started)
+    and a new message carries on after the last event handled, so a retry neither stops the
+    replay nor sends the page's first events a second time."""
     now = clock.now()
     page = WebhookEvent.by_vendor.query(
         vendor_id, WebhookEvent.listed.between(since, until + "~"), limit=REPLAY_PAGE,
         page_size=REPLAY_PAGE, last_evaluated_key=after)
     streams: list[str] = []
-    reset = 0
-    for event in page:
-        try:
-            WebhookEvent(event.stream, event.sequence).update(actions=[
-                WebhookEvent.status.set(rules.PENDING), WebhookEvent.attempts.set(0),
-                WebhookEvent.retry_from.set(now), WebhookEvent.replays.add(1),
-                WebhookEvent.pending.set(rules.due_shard(event.stream)), WebhookEvent.due_at.set(now),
-                WebhookEvent.lease_until.remove()],
-                # One still waiting is on its way already; resetting it would fork its attempts.
-                condition=WebhookEvent.status != rules.PENDING)
-            reset += 1
-        except UpdateError as exc:
-            if not condition_failed(exc):
-                raise
-        if event.stream not in streams:
-            streams.append(event.stream)
-    if page.last_evaluated_key:
+    reset, handled, pause = 0, after, 0
+    try:
+        for event in page:
+            # One still waiting is on its way already; resetting it would fork its attempts.
+            reset += _send_again(event.stream, int(event.sequence), now, WebhookEvent.status != rules.PENDING)
+            handled = _index_key(event)
+            if event.stream not in streams:
+                streams.append(event.stream)
+    except Exception as exc:
+        if not is_transient(exc):
+            raise
+        logger.warning("replay paused: DynamoDB is busy; a new message carries on", extra={"vendor_id": vendor_id})
+        resume_after, pause = handled or {}, 5  # a moment for DynamoDB before carrying on
+    else:
+        resume_after = page.last_evaluated_key
+    if resume_after is not None:
         queues.send(queues.WEBHOOKS, {"type": "webhook-replay", "vendor_id": vendor_id, "since": since,
-                                      "until": until, "after": page.last_evaluated_key})
+                                      "until": until, **({"after": resume_after} if resume_after else {})},
+                    delay_seconds=pause)
     dispatch(streams)
     return reset
+
+
+def _index_key(event: WebhookEvent) -> dict[str, Any]:
+    """Where a by-vendor query stopped after `event`, as DynamoDB's LastEvaluatedKey says it."""
+    return {"vendor_id": {"S": event.vendor_id}, "listed": {"S": event.listed},
+            "stream": {"S": event.stream}, "sequence": {"N": str(int(event.sequence))}}
+
+
+def _send_again(stream: str, sequence: int, now: float, condition: Any) -> bool:
+    """Puts an event back to PENDING with a fresh retry window (and a fresh retention, or it
+    could expire mid-retry), if `condition` holds; True if it did."""
+    try:
+        WebhookEvent(stream, sequence).update(actions=[
+            WebhookEvent.status.set(rules.PENDING), WebhookEvent.attempts.set(0),
+            WebhookEvent.retry_from.set(now), WebhookEvent.replays.add(1),
+            WebhookEvent.pending.set(rules.due_shard(stream)), WebhookEvent.due_at.set(now),
+            WebhookEvent.lease_until.remove(), WebhookEvent.expires_at.set(_retention_end(now))],
+            condition=condition)
+    except UpdateError as exc:
+        if not condition_failed(exc):
+            raise
+        return False
+    return True
+
+
+def redrive(stream: str, sequence: int) -> bool:
+    """An operator redrove a given-up event from the dead-letter queue: it is sent again (once:
+    only a DEAD event is revived), in its stream's order."""
+    revived = _send_again(stream, sequence, clock.now(), WebhookEvent.status == rules.DEAD)
+    if revived:
+        dispatch([stream])
+    return revived
+
+
+def _retention_end(now: float) -> datetime:
+    return datetime.fromtimestamp(now + rules.RETENTION_DAYS * 86400, tz=timezone.utc)
 
 
 # --- the outbox, for the booking context ---------------------------------------------------------
@@ -245,7 +286,7 @@ def outbox_operations(*, booking_id: str, event_type: str, sequence: int, views:
             payload=rules.event_body(event_id=event_id, event_type=event_type, created_at=created,
                                      sequence=sequence, booking=view, extra=extra),
             status=rules.PENDING, attempts=0, retry_from=now, replays=0, pending=rules.due_shard(stream),
-            due_at=now, expires_at=datetime.fromtimestamp(now + rules.RETENTION_DAYS * 86400, tz=timezone.utc))
+            due_at=now, expires_at=_retention_end(now))
         operations.append(("put", ("webhook", vendor_id),
                            lambda tx, r=record: tx.save(r, condition=WebhookEvent.stream.does_not_exist())))
         streams.append(stream)

@@ -3,7 +3,9 @@
 Messages on the webhook queue:
 - `{"type": "webhook", "streams": [...]}`: deliver what waits on these streams (after a
   booking change, after a backoff, from the relay);
-- `{"type": "webhook-replay", "vendor_id", "since", "until", "after"?}`: a vendor's replay.
+- `{"type": "webhook-replay", "vendor_id", "since", "until", "after"?}`: a vendor's replay;
+- `{"type": "webhook-dead", "stream", "sequence", ...}`: a given-up event (the DLQ's messages),
+  back from the DLQ by an operator's redrive: sent again.
 """
 from __future__ import annotations
 
@@ -33,6 +35,9 @@ def handle_webhooks(event: dict[str, Any], context: Any) -> dict[str, Any]:
             raise ValueError("a webhook message is a JSON object")
         if message.get("type") == "webhook-replay":
             return webhooks.replay(message["vendor_id"], message["since"], message["until"], message.get("after"))
+        if message.get("type") == "webhook-dead":
+            # What the worker put in the DLQ when it gave an event up, redriven by an operator.
+            return webhooks.redrive(str(message["stream"]), int(message["sequence"]))
         streams = message.get("streams")
         if message.get("type") != "webhook" or not isinstance(streams, list):
             raise ValueError(f"not a webhook message: {message.get('type')!r}")

@@ -1,8 +1,10 @@
 """The short fault-injection run (`make chaos` is the long one): a fixed seed, 250
-operations under injected faults, and every invariant of DESIGN.md "Testing" checked at the end.
+operations under injected faults (vendor webhooks to misbehaving receivers among them), and
+every invariant of DESIGN.md "Testing" checked at the end.
 It fails on any violation and its report names the seed to replay it."""
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -22,3 +24,8 @@ def test_short_fault_injection_run_breaks_no_invariant():
                                  f"`python -m tools.chaos --seed {SEED} --operations 250`:\n{run.stdout[-8000:]}"
                                  f"\n{run.stderr[-3000:]}")
     assert "0 violations" in run.stdout
+    # The run delivered vendor webhooks through misbehaving receivers and audited them.
+    delivered = re.search(r"^  delivered +(\d+)$", run.stdout, re.MULTILINE)
+    assert delivered and int(delivered.group(1)) > 0, "the run delivered no vendor webhook"
+    assert re.search(r"^  webhook: every delivered event was received, verified, as stored +\d+ +0$", run.stdout,
+                     re.MULTILINE), "the webhook deliveries were not audited"

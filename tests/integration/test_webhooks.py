@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 
 import boto3
 import pytest
@@ -86,6 +87,18 @@ def confirmed_booking(api, tokens, hotel, offset: int = 30) -> str:
     return booking_id
 
 
+def confirmed_trip(api, tokens, hotel) -> tuple[str, str]:
+    """A flight of vendor2's and a night at `hotel` (vendor's), paid and confirmed: (booking, flight)."""
+    flight = make_listing(api, tokens["vendor2"], kind="flight", capacity=3, price=30000)
+    held = api.post("/holds", hold_body({"listing_id": flight, "quantity": 1, "date": day(30)},
+                                        {"listing_id": hotel, "quantity": 1, "check_in": day(30),
+                                         "check_out": day(31)}), token=tokens["traveler"], headers=key())
+    booking_id = held.data["booking_id"]
+    assert pay_booking(api, tokens["traveler"], booking_id).status_code == 202
+    assert service.confirm_booking(booking_id) == "confirmed"
+    return booking_id, flight
+
+
 def events_of(booking_id: str, vendor_id: str = "ven_aurora") -> list[WebhookEvent]:
     return list(WebhookEvent.query(webhook_rules.stream_of(vendor_id, booking_id), consistent_read=True))
 
@@ -155,13 +168,7 @@ def test_a_trips_vendors_each_get_their_own_items_only(api, tokens, hotel):
     try:
         set_webhook(api, tokens["vendor"], first)
         set_webhook(api, tokens["vendor2"], second)
-        flight = make_listing(api, tokens["vendor2"], kind="flight", capacity=3, price=30000)
-        held = api.post("/holds", hold_body({"listing_id": flight, "quantity": 1, "date": day(30)},
-                                            {"listing_id": hotel, "quantity": 1, "check_in": day(30),
-                                             "check_out": day(31)}), token=tokens["traveler"], headers=key())
-        booking_id = held.data["booking_id"]
-        assert pay_booking(api, tokens["traveler"], booking_id).status_code == 202
-        assert service.confirm_booking(booking_id) == "confirmed"
+        booking_id, flight = confirmed_trip(api, tokens, hotel)
         deliver()
         [to_hotel], [to_airline] = first.delivered(), second.delivered()
         assert [i["listing_id"] for i in to_hotel["booking"]["items"]] == [hotel]
@@ -276,17 +283,28 @@ def test_a_lost_queue_message_is_sent_again_by_the_relay(api, tokens, hotel, rec
     assert [e["id"] for e in receiver.delivered()] == [event.event_id]
 
 
-def test_two_workers_with_the_same_message_send_once(api, tokens, hotel, receiver):
+def test_a_second_worker_finds_an_attempt_in_flight_and_leaves_it(api, tokens, hotel, receiver):
     set_webhook(api, tokens["vendor"], receiver)
-    receiver.delay_seconds = 0.5
+    receiver.delay_seconds = 1.0
     booking_id = confirmed_booking(api, tokens, hotel)
     stream = webhook_rules.stream_of("ven_aurora", booking_id)
     kicked_streams()
-    threads = [threading.Thread(target=delivery.flush, args=(stream,)) for _ in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    first = threading.Thread(target=delivery.flush, args=(stream,))
+    first.start()
+    deadline = time.monotonic() + 5
+    while events_of(booking_id)[0].lease_until is None and time.monotonic() < deadline:
+        time.sleep(0.01)  # until the first worker has claimed the attempt
+    assert delivery.flush(stream) == "busy"  # the same message, redelivered: nothing sent
+    first.join()
+    assert len(receiver.received) == 1
+
+
+def test_a_claim_made_from_a_stale_read_is_refused(api, tokens, hotel, receiver):
+    set_webhook(api, tokens["vendor"], receiver)
+    booking_id = confirmed_booking(api, tokens, hotel)
+    [stale] = events_of(booking_id)  # read before another worker's attempt
+    deliver()
+    assert delivery._claim(stale, clock.now()) is None  # conditional on the attempts read
     assert len(receiver.received) == 1
 
 
@@ -381,3 +399,81 @@ def test_replay_sends_only_events_since_the_instant(api, tokens, hotel, receiver
     deliver()
     replayed = receiver.delivered()[2:]
     assert [e["booking"]["booking_id"] for e in replayed] == [later]
+
+
+def test_a_replay_that_meets_a_busy_dynamodb_carries_on_after_what_it_did(api, tokens, hotel, receiver, monkeypatch):
+    set_webhook(api, tokens["vendor"], receiver)
+    for offset in (30, 31, 32):
+        confirmed_booking(api, tokens, hotel, offset)
+    deliver()
+    real, calls = webhooks._send_again, []
+
+    class Throttled(Exception):
+        transient = True
+
+    def busy_on_the_second(*args, **kwargs):
+        calls.append(args)
+        if len(calls) == 2:
+            raise Throttled("ProvisionedThroughputExceededException")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(webhooks, "_send_again", busy_on_the_second)
+    api.post("/vendor/webhook/replay", {"since": "2000-01-01T00:00:00Z"}, token=tokens["vendor"])
+    deliver()  # the replay: one event reset, then DynamoDB is busy
+    deliver()  # the stream of the one it reset (the rest of the replay waits 5 s)
+    assert len(receiver.delivered()) == 3 + 1
+    clock.advance(10)
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    [carry_on] = [json.loads(m["Body"]) for m in sqs.receive_message(
+        QueueUrl=queues.queue_url(queues.WEBHOOKS), MaxNumberOfMessages=10, WaitTimeSeconds=6).get("Messages", [])]
+    assert carry_on["type"] == "webhook-replay" and carry_on["after"]
+    workers.handle_webhooks({"Records": [{"messageId": "m1", "body": json.dumps(carry_on)}]}, None)
+    deliver()
+    replayed = [e["id"] for e in receiver.delivered()[3:]]
+    assert sorted(replayed) == sorted({e["id"] for e in receiver.delivered()[:3]})  # each once
+
+
+class WorkerDied(Exception):
+    """The worker's process ends here (after the POST, before its result is written)."""
+
+
+def die_after_the_post(monkeypatch):
+    real = delivery._finish
+
+    def finish(*args, **kwargs):
+        monkeypatch.setattr(delivery, "_finish", real)
+        raise WorkerDied()
+
+    monkeypatch.setattr(delivery, "_finish", finish)
+
+
+def test_an_attempt_whose_result_was_never_written_is_made_again_within_the_window(
+        api, tokens, hotel, receiver, monkeypatch):
+    set_webhook(api, tokens["vendor"], receiver)
+    booking_id = confirmed_booking(api, tokens, hotel)
+    die_after_the_post(monkeypatch)
+    [stream] = kicked_streams()
+    with pytest.raises(WorkerDied):
+        delivery.flush(stream)
+    clock.advance(delivery.lease_seconds() + workers.RELAY_GRACE_SECONDS + 1)
+    assert workers.relay_due_events() == {"streams": 1}  # the lease ran out: the relay restarts it
+    deliver()
+    [event] = events_of(booking_id)
+    assert (event.status, int(event.attempts)) == ("DELIVERED", 2)
+    assert [r.headers["webhook-id"] for r in receiver.received] == [event.event_id] * 2  # at least once
+
+
+def test_a_last_attempt_whose_result_was_never_written_is_given_up(api, tokens, hotel, receiver, monkeypatch):
+    set_webhook(api, tokens["vendor"], receiver)
+    receiver.script = [500]
+    booking_id = confirmed_booking(api, tokens, hotel)
+    deliver()
+    clock.advance(WINDOW)  # the next try is the window's last
+    die_after_the_post(monkeypatch)
+    with pytest.raises(WorkerDied):
+        delivery.flush(webhook_rules.stream_of("ven_aurora", booking_id))
+    clock.advance(delivery.lease_seconds() + 1)
+    delivery.flush(webhook_rules.stream_of("ven_aurora", booking_id))
+    [event] = events_of(booking_id)
+    assert event.status == "DEAD" and len(receiver.received) == 2
+    assert [d["event_id"] for d in dead_letters()] == [event.event_id]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 from decimal import Decimal
 
-from tools.chaos.invariants import Findings, card_numbers, check_bookings, check_card_numbers, check_inventory
+from tools.chaos.invariants import (Findings, card_numbers, check_bookings, check_card_numbers, check_inventory,
+                                   check_webhook_deliveries, check_webhook_events, check_webhook_replays)
 
 
 def day(held=0, sold=0, capacity=4, available=None):
@@ -151,3 +152,158 @@ def test_a_reversed_refund_counts_back_in_the_ledger():
 
 def test_a_card_number_followed_by_more_digits_is_still_found():
     assert card_numbers("card 4242 4242 4242 4242 123 exp 2027") == ["4242424242424242"]
+
+
+# --- vendor webhooks ----------------------------------------------------------------------------
+
+def event(sequence=1, type="booking.confirmed", status="DELIVERED", vendor="ven_a", booking_id="bk_1", **extra):
+    event_id = extra.pop("event_id", f"evt_{vendor}_{sequence}")
+    return {"stream": f"{vendor}#{booking_id}", "sequence": Decimal(sequence), "event_id": event_id,
+            "vendor_id": vendor, "booking_id": booking_id, "type": type, "status": status,
+            "attempts": Decimal(1), "replays": Decimal(0), "payload": f'{{"id":"{event_id}"}}', **extra}
+
+
+def receipt(ev, arrival=0, status=200, verified=True, vendor=None, timed_out=False, body=None):
+    return {"vendor_id": vendor or ev["vendor_id"], "event_id": ev["event_id"], "body_id": ev["event_id"],
+            "body": ev["payload"] if body is None else body, "verified": verified, "status": status,
+            "arrival": arrival, "timed_out": timed_out}
+
+
+def dead_letter(ev):
+    return {"type": "webhook-dead", "event_id": ev["event_id"], "stream": ev["stream"],
+            "sequence": int(ev["sequence"])}
+
+
+def sold(status="CONFIRMED", event_seq=1, vendors=("ven_a",)):
+    items = [{"listing_id": f"lst_{v}", "vendor_id": v, "quantity": Decimal(1), "dates": ["2027-01-01"]}
+             for v in vendors]
+    return booking(status=status, items=items, event_seq=Decimal(event_seq))
+
+
+def webhook_events_violated(events, bookings, ledger=()):
+    findings = Findings()
+    check_webhook_events(findings, events, bookings, list(ledger))
+    return violated(findings)
+
+
+def deliveries_violated(events, receipts, dead_letters=(), bad=None):
+    findings = Findings()
+    check_webhook_deliveries(findings, events, receipts, list(dead_letters), bad or {"ven_a": 0})
+    return violated(findings)
+
+
+def test_a_confirmed_then_cancelled_booking_with_its_events_delivered_in_order_passes():
+    events = [event(1), event(2, "booking.refunded"), event(3, "booking.cancelled")]
+    refund = {"booking_id": "bk_1", "kind": "refund", "amount": Decimal(500), "reason": "Goodwill"}
+    back = {"booking_id": "bk_1", "kind": "refund", "amount": Decimal(9500), "reason": "cancellation"}
+    findings = Findings()
+    check_webhook_events(findings, events, [sold("CANCELLED", 3)], [capture(), refund, back])
+    check_webhook_deliveries(findings, events, [receipt(e, i) for i, e in enumerate(events)], [], {"ven_a": 0})
+    assert findings.violations == [] and findings.checked
+
+
+def test_an_event_left_pending_is_caught():
+    assert "webhook: every event delivered, dead-lettered or skipped" in webhook_events_violated(
+        [event(status="PENDING")], [sold()])
+
+
+def test_a_gap_in_a_streams_sequences_is_caught():
+    events = [event(1), event(3, "booking.cancelled")]
+    assert "webhook: a stream's sequences are 1..n, n = the booking's event_seq" in webhook_events_violated(
+        events, [sold("CANCELLED", 3)])
+
+
+def test_a_booking_change_its_vendor_never_heard_of_is_caught():
+    # A trip of two vendors: the second vendor's stream is missing.
+    assert {"webhook: a stream's sequences are 1..n, n = the booking's event_seq",
+            "webhook: each vendor hears of the booking's status"} <= webhook_events_violated(
+        [event(1)], [sold(vendors=("ven_a", "ven_b"))])
+
+
+def test_an_event_of_the_wrong_status_is_caught():
+    assert {"webhook: each vendor hears of the booking's status",
+            "webhook: status events tell the booking's story"} <= webhook_events_violated(
+        [event(1, "booking.expired")], [sold("FAILED")])
+
+
+def test_a_sale_announced_twice_is_caught():
+    assert "webhook: status events tell the booking's story" in webhook_events_violated(
+        [event(1), event(2)], [sold("CONFIRMED", 2)])
+
+
+def test_a_refund_without_its_event_is_caught():
+    refund = {"booking_id": "bk_1", "kind": "refund", "amount": Decimal(500), "reason": "Goodwill"}
+    assert "webhook: one booking.refunded per agent refund" in webhook_events_violated(
+        [event(1)], [sold()], [capture(), refund])
+
+
+def test_events_of_no_booking_are_caught():
+    assert "webhook: events are the booking's, for that vendor" in webhook_events_violated(
+        [event(1), event(1, booking_id="bk_gone")], [sold()])
+
+
+def test_a_dead_event_missing_from_the_dlq_is_caught():
+    dead = event(status="DEAD")
+    assert deliveries_violated([dead], []) == {"webhook: every dead event is in the DLQ"}
+    assert deliveries_violated([dead], [], [dead_letter(dead)]) == set()
+
+
+def test_a_dead_letter_of_an_event_delivered_and_never_replayed_is_caught():
+    delivered = event()
+    assert "webhook: a dead letter is of an event given up (or replayed since)" in deliveries_violated(
+        [delivered], [receipt(delivered)], [dead_letter(delivered)])
+    replayed = event(replays=Decimal(1))
+    assert deliveries_violated([replayed], [receipt(replayed)], [dead_letter(replayed)]) == set()
+
+
+def test_a_delivered_event_its_receiver_never_accepted_is_caught():
+    ev = event()
+    name = "webhook: every delivered event was received, verified, as stored"
+    assert name in deliveries_violated([ev], [])
+    assert name in deliveries_violated([ev], [receipt(ev, status=500)])
+    assert name in deliveries_violated([ev], [receipt(ev, timed_out=True)])  # the service never saw that 200
+    assert name in deliveries_violated([ev], [receipt(ev, body='{"id":"other"}')])
+
+
+def test_a_bad_signature_is_caught():
+    ev = event()
+    assert "webhook: no receiver saw a bad signature" in deliveries_violated(
+        [ev], [receipt(ev), receipt(ev, 1, status=400, verified=False)], bad={"ven_a": 1})
+
+
+def test_an_event_sent_to_another_vendor_is_caught():
+    ev = event()
+    assert "webhook: a receiver gets only its vendor's events" in deliveries_violated(
+        [ev], [receipt(ev), receipt(ev, 1, vendor="ven_b")], bad={"ven_a": 0, "ven_b": 0})
+
+
+def test_a_later_event_arriving_first_is_caught_unless_replayed():
+    first, second = event(1), event(2, "booking.cancelled")
+    name = "webhook: a stream's events first arrive in sequence order"
+    # The first delivery of #2 arrived before #1 was ever tried; later retries do not count.
+    assert name in deliveries_violated([first, second], [receipt(second, 0), receipt(first, 1), receipt(second, 2)])
+    # #1 failed at its first try and then arrived again: its first arrival is what counts.
+    assert deliveries_violated([first, second], [receipt(first, 0, status=503), receipt(second, 2),
+                                                 receipt(first, 1)]) == set()
+    # A replayed event is sent again after later ones, on purpose.
+    replayed = {**first, "replays": Decimal(1)}
+    assert deliveries_violated([replayed, second], [receipt(second, 0), receipt(replayed, 1)]) == set()
+
+
+def test_a_replay_that_did_not_send_an_event_of_its_range_again_is_caught():
+    replay = {"vendor_id": "ven_a", "since": "2027-01-01T10:00:00.000Z", "until": "2027-01-01T11:00:00.000Z",
+              "mark": 5}
+    inside = event(1, created_at="2027-01-01T10:30:00.000Z")
+    before = event(2, "booking.cancelled", created_at="2027-01-01T09:00:00.000Z")
+    dead = event(3, "booking.refunded", status="DEAD", created_at="2027-01-01T10:40:00.000Z")
+    other = event(1, vendor="ven_b", created_at="2027-01-01T10:30:00.000Z")
+    name = "webhook: a replay sends every delivered event of its range again"
+
+    def replay_violated(receipts):
+        findings = Findings()
+        check_webhook_replays(findings, [inside, before, dead, other], receipts, [replay])
+        return violated(findings)
+    # Only the event of the vendor's range that was delivered in the end must come again.
+    assert replay_violated([receipt(inside, 0), receipt(before, 1), receipt(inside, 6)]) == set()
+    assert replay_violated([receipt(inside, 0), receipt(before, 1)]) == {name}
+    assert replay_violated([receipt(inside, 0), receipt(inside, 6, status=500)]) == {name}

@@ -21,7 +21,7 @@ def _table(title: str, rows: list[tuple[str, ...]], out: object) -> None:
 def print_report(report: Report, out: object = sys.stdout) -> None:
     o = report.options
     print(f"\nFault-injection run: seed {o.seed}, {report.operations} operations by {o.actors} concurrent "
-          f"users ({o.travelers} travelers, 2 vendors, 1 agent) on {o.listings} listings x {o.dates} dates, "
+          f"users ({o.travelers} travelers, 2 vendors with webhooks, 1 agent) on {o.listings} listings x {o.dates} dates, "
           f"{report.seconds:.0f} s", file=out)
     by_operation: dict[str, Counter] = {}
     for (operation, status), count in report.tally.items():
@@ -32,6 +32,8 @@ def print_report(report: Report, out: object = sys.stdout) -> None:
                str(report.lost_answers.get(op, 0))) for op, c in sorted(by_operation.items())], out)
     _table("Faults injected", [("kind", "count")] + [(k, str(v)) for k, v in sorted(report.faults.items())], out)
     _table("Bookings at the end", [("status", "count")] + [(k, str(v)) for k, v in sorted(report.bookings.items())], out)
+    _table("Vendor webhooks (events at the end, the worker's attempts, what the receivers got)",
+           [("figure", "count")] + [(k, str(v)) for k, v in report.webhooks.items()], out)
     violations = Counter(name for name, _ in report.violations)
     _table("Invariants", [("check", "checked", "violations")]
            + [(name, str(n), str(violations.get(name, 0))) for name, n in sorted(report.checked.items())]
@@ -56,11 +58,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--actors", type=int, default=6)
     parser.add_argument("--listings", type=int, default=8)
     parser.add_argument("--dates", type=int, default=4)
+    parser.add_argument("--keep-logs", action="store_true", help="keep the service's log of a passing run too")
     args = parser.parse_args(argv)
     out = sys.stdout
     print(f"Fault-injection run, seed {args.seed}: starting the local stack ...", file=out, flush=True)
     report = ChaosRun(Options(seed=args.seed, operations=args.operations, travelers=args.travelers,
-                              actors=args.actors, listings=args.listings, dates=args.dates)).run()
+                              actors=args.actors, listings=args.listings, dates=args.dates,
+                              keep_logs=args.keep_logs)).run()
     print_report(report, out)
     return 0 if report.ok else 1
 

@@ -1,7 +1,8 @@
 """Simulated travelers, vendors and agents: what each does, at random, over HTTP.
 
 Each operation is one thing a user does (hold a trip, pay, pay twice at once, retry a payment
-whose answer was lost, reuse a key on another booking, cancel, read, change capacity or price).
+whose answer was lost, reuse a key on another booking, cancel, read, change capacity or price;
+a vendor rotates its webhook secret, asks for a replay of recent events or reads its deliveries).
 A request whose answer is lost (the connection dropped, or 5xx) is retried with the same
 Idempotency-Key, as a well-behaved client does; everything is tallied by its final status.
 """
@@ -11,7 +12,7 @@ import random
 import threading
 import time
 import uuid
-from collections import Counter
+from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -62,6 +63,13 @@ class World:
     lost_answers: Counter = field(default_factory=Counter)  # operation -> retries after a lost answer
     server_errors: list[str] = field(default_factory=list)  # unexpected 5xx, with the request
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # Vendor index -> its webhook receiver (tools.chaos.webhooks.ChaosReceiver), and a lock per
+    # vendor: a vendor's admin rotates its secret one rotation at a time, storing each new one.
+    receivers: dict[int, Any] = field(default_factory=dict)
+    # Replays the service accepted: {vendor_id, since, until, mark}, mark = how many requests the
+    # vendor's receiver had got before asking (what it gets from then on is the replay's).
+    replays: list[dict[str, Any]] = field(default_factory=list)
+    vendor_locks: dict[int, threading.Lock] = field(default_factory=lambda: defaultdict(threading.Lock))
 
     def record(self, operation: str, status: int | str) -> None:
         with self.lock:
@@ -275,9 +283,51 @@ def change_price(client: Client, rng: random.Random) -> None:
                 world.vendors[listing.vendor], body)
 
 
-OPERATIONS: list[tuple[Callable[[Client, random.Random], None], int]] = [
+def rotate_webhook_secret(client: Client, rng: random.Random, vendor: int | None = None) -> None:
+    """The vendor rotates its signing secret and stores the new one; its server verifies with
+    the old one too until then (both sign during the overlap)."""
+    world = client.world
+    vendor = rng.randrange(len(world.vendors)) if vendor is None else vendor
+    receiver = world.receivers.get(vendor)
+    if receiver is None:
+        return
+    with world.vendor_locks[vendor]:
+        status, data = client.send("vendor rotates webhook secret", "POST", "/vendor/webhook/rotate",
+                                   world.vendors[vendor], {})
+        if status == 200 and data.get("secret"):
+            receiver.learn(data["secret"])
+
+
+def replay_webhooks(client: Client, rng: random.Random, vendor: int | None = None,
+                    operation: str = "vendor replays webhooks") -> None:
+    """The vendor asks for its events since one it got lately (its `created`) again."""
+    world = client.world
+    vendor = rng.randrange(len(world.vendors)) if vendor is None else vendor
+    receiver = world.receivers.get(vendor)
+    recent = receiver.recent_created(10) if receiver is not None else []
+    if not recent:
+        return
+    mark = receiver.arrivals_so_far()
+    status, data = client.send(operation, "POST", "/vendor/webhook/replay", world.vendors[vendor],
+                               {"since": rng.choice(recent)})
+    if status == 202:
+        with world.lock:
+            world.replays.append({"vendor_id": world.vendors[vendor].vendor_id, "since": data.get("since"),
+                                  "until": data.get("until"), "mark": mark})
+
+
+def read_deliveries(client: Client, rng: random.Random) -> None:
+    world = client.world
+    vendor = rng.randrange(len(world.vendors))
+    if vendor in world.receivers:
+        client.send("vendor reads webhook deliveries", "GET", "/vendor/webhook/deliveries?limit=20",
+                    world.vendors[vendor])
+
+
+OPERATIONS: list[tuple[Callable[[Client, random.Random], None], float]] = [
     (hold, 30), (pay, 28), (retry_payment, 6), (cancel, 12), (refund, 6), (read, 10),
-    (change_capacity, 5), (change_price, 4),
+    (change_capacity, 5), (change_price, 4), (rotate_webhook_secret, 1), (replay_webhooks, 0.5),
+    (read_deliveries, 1),
 ]
 
 

@@ -7,6 +7,8 @@
   work (the answer is lost), and process deaths before and after a provider call (in a worker:
   the batch is redelivered; in the API: the client's connection drops with no answer).
 - SQS (chaos.runner): every message delivered twice, batches in random order.
+- Vendor webhooks (chaos.webhooks): receivers that answer 500/503, time out, answer slowly or
+  are down; the webhook worker dying right after a delivery, before recording it.
 
 A crash is `SimulatedCrash`, a BaseException: no `except Exception` in the service can catch it,
 just as no handler runs when Lambda's process dies.
@@ -37,6 +39,7 @@ class FaultRates:
     provider_timeout_after: float = 0.05
     crash_before_provider: float = 0.03
     crash_after_provider: float = 0.05
+    webhook_crash_after_post: float = 0.02  # of the webhook worker's POSTs
 
 
 @dataclass

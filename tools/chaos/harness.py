@@ -9,10 +9,17 @@ service's clock and inject faults inside it; the users only ever speak HTTP.
 
 Seeded: the same seed makes the same choices (users, operations, faults), although thread
 timing makes no two runs interleave alike. The report names the seed to run it again.
+
+Vendor webhooks: each vendor's webhook points to a receiver of its own on loopback
+(chaos.webhooks), which misbehaves on purpose while the faults are on; one of them is down for
+part of the operations. At the end the run waits for delivery to quiesce (no event left
+PENDING) before the audit, which checks the events against the bookings, the receivers and the
+webhook DLQ.
 """
 from __future__ import annotations
 
 import io
+import json
 import logging
 import os
 import random
@@ -26,6 +33,8 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
+
+from .webhooks import SCHEDULE as WEBHOOK_SCHEDULE
 
 ROOT = Path(__file__).resolve().parents[2]
 RUN_DIR = ROOT / ".itinera" / "chaos"
@@ -43,6 +52,7 @@ class Options:
     actors: int = 6
     listings: int = 8
     dates: int = 4
+    keep_logs: bool = False  # keep the service's log even when the run passed
 
     @property
     def clock_jumps(self) -> int:
@@ -60,6 +70,7 @@ class Report:
     checked: Counter = field(default_factory=Counter)
     violations: list[tuple[str, str]] = field(default_factory=list)
     dead_letters: list[str] = field(default_factory=list)
+    webhooks: dict[str, int] = field(default_factory=dict)  # figure -> count, in the order shown
     bookings: Counter = field(default_factory=Counter)
     seconds: float = 0.0
     logs: list[str] = field(default_factory=list)  # kept when the run failed
@@ -102,6 +113,9 @@ class ChaosRun:
         self.report = Report(options)
         self.thread_deaths: list[str] = []
         self.done = 0  # operations actually performed
+        self.receivers: dict[str, Any] = {}  # vendor id -> its webhook receiver (chaos.webhooks)
+        self.webhooks_quiet = True  # delivery quiesced before the audit
+        self.quiesce_seconds = 0.0
         # Per process: a `make chaos` and the short run of `make test` may run at once.
         self.log_path = RUN_DIR / f"service-{options.seed}-{os.getpid()}.log"
 
@@ -122,6 +136,9 @@ class ChaosRun:
             # Generous per-traveler limits: the run is many users' worth of traffic on a few accounts.
             "ITINERA_HOLD_ATTEMPTS_PER_MINUTE": "100000", "ITINERA_PAYMENT_ATTEMPTS_PER_MINUTE": "100000",
             "POWERTOOLS_SERVICE_NAME": "itinera-chaos",
+            # Webhooks: retried within seconds, not a day (chaos.webhooks); read by settings(),
+            # which is built after this.
+            **WEBHOOK_SCHEDULE,
         })
         emulator_log = open(RUN_DIR / f"emulator-{os.getpid()}.log", "w")  # noqa: SIM115
         self.processes.append(subprocess.Popen(
@@ -164,10 +181,13 @@ class ChaosRun:
         from tools.api_server import make_server
 
         from .faults import ChaosProvider, FaultPlan, install_dynamodb_faults
-        from .runner import ChaosEventRunner
+        from .runner import ChaosEventRunner, serialize_metrics
+        from .webhooks import install_delivery_observer
 
+        serialize_metrics()
         self.plan = FaultPlan(seed=self.options.seed)
         self.undo_dynamodb = install_dynamodb_faults(self.plan)
+        self.webhook_attempts, self.undo_webhooks = install_delivery_observer(self.plan)
         payments.use_provider(ChaosProvider(LocalProvider(), self.plan))  # type: ignore[arg-type]
         self.server = make_server("127.0.0.1", self.api_port, "local")
         self._thread("api", self.server.serve_forever)
@@ -200,6 +220,8 @@ class ChaosRun:
         server = getattr(self, "server", None)
         if server is not None:
             server.shutdown()
+        for receiver in self.receivers.values():
+            receiver.stop()
         for proc in self.processes:
             proc.terminate()
             try:
@@ -234,6 +256,7 @@ class ChaosRun:
         vendors = [Account(e, self._login(http, e, DEFAULT_PASSWORD), v)
                    for e, v in (("vendor@example.com", "ven_aurora"), ("vendor2@example.com", "ven_meridian"))]
         agents = [Account("agent@example.com", self._login(http, "agent@example.com", DEFAULT_PASSWORD))]
+        receivers = self._webhooks(http, vendors)
         first = date.today() + timedelta(days=20)
         dates = [(first + timedelta(days=i)).isoformat() for i in range(self.options.dates)]
         kinds = ["event", "hotel", "service", "flight"]
@@ -255,7 +278,35 @@ class ChaosRun:
                                              "price": self.rng.randint(30, 300) * 100})
             put.raise_for_status()
             listings.append(ListingRef(listing_id, kind, vendor))
-        return World(self.api, travelers, vendors, agents, listings, dates)
+        return World(self.api, travelers, vendors, agents, listings, dates, receivers=receivers)
+
+    def _webhooks(self, http: Any, vendors: list[Any]) -> dict[int, Any]:
+        """Each vendor's webhook, to a receiver of its own; how each misbehaves, and which one
+        is down when, follow the seed (a generator of their own: the users' choices stay those
+        of the seed)."""
+        from .webhooks import ChaosReceiver, misbehaviours
+
+        rng = random.Random(f"webhooks-{self.options.seed}")
+        behaviours = misbehaviours(rng, len(vendors))
+        receivers = {}
+        for i, vendor in enumerate(vendors):
+            receiver = ChaosReceiver(vendor_id=vendor.vendor_id, misbehaviour=behaviours[i],
+                                     seed=rng.randrange(2 ** 32)).start()
+            self.receivers[vendor.vendor_id] = receivers[i] = receiver
+            put = http.put(f"{self.api}/vendor/webhook", headers=vendor.auth, json={"url": receiver.url}, timeout=30)
+            put.raise_for_status()
+            receiver.learn(put.json()["secret"])
+        # What happens when, by operations done: one vendor's server is down from about a third
+        # of the operations for a quarter of them (across a clock jump, mostly: what fails then
+        # is given up), then comes back and asks for a replay of what it missed; every vendor
+        # rotates its secret once (besides the users' occasional rotations).
+        ops = self.options.operations
+        start = rng.uniform(0.3, 0.45)
+        down = rng.randrange(len(vendors))
+        self.webhook_script = sorted(
+            [(int(ops * start), "down", down), (int(ops * (start + rng.uniform(0.2, 0.35))), "up", down)]
+            + [(int(ops * rng.uniform(0.1, 0.9)), "rotate", i) for i in range(len(vendors))])
+        return receivers
 
     def act(self, world: Any) -> None:
         from chalicelib.core import clock
@@ -284,14 +335,49 @@ class ChaosRun:
                 return True
 
         self.plan.active = True
+        for receiver in self.receivers.values():
+            receiver.active = True
+        finished = threading.Event()
+        script = threading.Thread(target=self._webhook_script, args=(world, finished), name="webhook-script",
+                                  daemon=True)
+        script.start()
         actors = [threading.Thread(target=act, args=(world, random.Random(self.options.seed * 1000 + i), budget),
                                    name=f"user-{i}") for i in range(self.options.actors)]
         for thread in actors:
             thread.start()
         for thread in actors:
             thread.join()
+        finished.set()
+        script.join()
         self.plan.active = False
+        for receiver in self.receivers.values():
+            receiver.active = False  # the vendors' servers are well again: what waits is delivered
         self.report.operations = self.done
+
+    def _webhook_script(self, world: Any, finished: threading.Event) -> None:
+        """Plays `webhook_script` as the operations go by: a receiver down, back up (at the
+        latest when the operations are done; its vendor then replays from the last event it
+        got before), a vendor rotating its secret."""
+        from .actors import Client, replay_webhooks, rotate_webhook_secret
+
+        client, rng = Client(world), random.Random(self.options.seed)
+        for at, what, vendor in self.webhook_script:
+            while not finished.is_set() and self.done < at:
+                finished.wait(0.02)
+            receiver = world.receivers[vendor]
+            if what == "down" and not finished.is_set():
+                receiver.go_down()
+                self.plan.count("receiver_down")
+            elif what == "up" and not receiver.up:
+                try:
+                    receiver.come_back()
+                except OSError:  # its port was taken meanwhile: the server comes back elsewhere
+                    receiver.start(0)
+                    client.send("vendor moves its webhook", "PUT", "/vendor/webhook", world.vendors[vendor],
+                                {"url": receiver.url})
+                replay_webhooks(client, rng, vendor, "vendor replays webhooks (after its outage)")
+            elif what == "rotate" and not finished.is_set():
+                rotate_webhook_secret(client, rng, vendor)
 
     # --- the end ------------------------------------------------------------------------------
 
@@ -335,6 +421,39 @@ class ChaosRun:
             if not any(counts.values()):
                 break
 
+    def quiesce_webhooks(self, seconds: float = 90) -> bool:
+        """Waits for webhook delivery to end: no event PENDING and nothing on the webhook queue
+        (delayed retries included), twice in a row. Bounded: what is still pending then is a
+        finding of the audit."""
+        import boto3
+        from boto3.dynamodb.conditions import Attr
+
+        from chalicelib.core import queues
+        from chalicelib.notify.models import WebhookEvent
+
+        table = boto3.session.Session().resource("dynamodb").Table(WebhookEvent.Meta.table_name)
+        url = queues.queue_url(queues.WEBHOOKS)
+        deadline = time.monotonic() + seconds
+        quiet = 0
+        while time.monotonic() < deadline:
+            pending, kwargs = 0, {"ConsistentRead": True, "FilterExpression": Attr("status").eq("PENDING"),
+                                  "Select": "COUNT"}
+            while True:
+                page = table.scan(**kwargs)
+                pending += page["Count"]
+                if "LastEvaluatedKey" not in page:
+                    break
+                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+            attrs = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[
+                "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
+                "ApproximateNumberOfMessagesDelayed"])["Attributes"]
+            queued = sum(int(v) for v in attrs.values()) + sum(r.pending_echoes() for r in self.runners)
+            quiet = quiet + 1 if pending == 0 and queued == 0 else 0
+            if quiet >= 2:
+                return True
+            time.sleep(0.5)
+        return False
+
     def _stop_service(self) -> None:
         for name, thread in (("the API server", self.threads[0]), *((f"worker runner {i}", t)
                                                                     for i, t in enumerate(self.threads[1:]))):
@@ -365,20 +484,75 @@ class ChaosRun:
             findings.check("no thread died", False, death)
         findings.check("every operation performed", self.done == self.options.operations,
                        f"{self.done} of {self.options.operations} operations were performed")
-        failed_copies = sum(r.clean_duplicate_failures for r in self.runners)
+        failed_copies = sum(r.duplicate_failures() for r in self.runners)
         findings.check("a duplicate delivered without faults changes nothing", failed_copies == 0,
                        f"{failed_copies} duplicate deliveries failed after the faults stopped")
-        self._check_queues(findings)
+        given_up = self._check_queues(findings)
+        self._check_webhooks(findings, tables, bookings, given_up)
         sys.stdout.flush()
         check_card_numbers(findings, tables, [self.log_path])
         self.report.checked = findings.checked
         self.report.violations = findings.violations
         self.report.bookings = Counter(b["status"] for b in bookings)
 
-    def _check_queues(self, findings: Any) -> None:
+    def _check_webhooks(self, findings: Any, tables: dict[str, list[dict]], bookings: list[dict],
+                        given_up: list[dict]) -> None:
+        from chalicelib.booking.models import LedgerEntry
+        from chalicelib.notify.models import WebhookEvent
+
+        from .invariants import check_webhook_deliveries, check_webhook_events, check_webhook_replays
+        from .webhooks import receipt_rows
+
+        events = tables[WebhookEvent.Meta.table_name]
+        for receiver in self.receivers.values():
+            receiver.wait_idle(5)  # a slow answer still sleeping is recorded before the audit
+        receipts = receipt_rows(self.receivers)
+        findings.check("webhook: delivery quiesced before the audit", self.webhooks_quiet,
+                       "events were still PENDING or queued after the bounded wait")
+        check_webhook_events(findings, events, bookings, tables[LedgerEntry.Meta.table_name])
+        check_webhook_deliveries(findings, events, receipts, given_up,
+                                 {v: r.bad_signatures for v, r in self.receivers.items()})
+        check_webhook_replays(findings, events, receipts, self._world.replays)
+        statuses = Counter(e["status"] for e in events)
+        accepted = Counter(r["event_id"] for r in receipts if 200 <= r["status"] < 300 and not r["timed_out"])
+        attempts = self.webhook_attempts.outcomes
+        self.report.webhooks = {
+            "events written": len(events),
+            "delivered": statuses["DELIVERED"],
+            "dead-lettered": statuses["DEAD"],
+            "  of which given up as 'no result recorded for the last attempt'":
+            sum(1 for e in events if e["status"] == "DEAD"
+                and e.get("last_error") == "no result recorded for the last attempt"),
+            "skipped (no endpoint)": statuses["SKIPPED"],
+            "still pending": statuses["PENDING"],
+            "events replayed": sum(1 for e in events if int(e.get("replays") or 0)),
+            "seconds waited after settling for delivery to quiesce": round(self.quiesce_seconds),
+            "attempts (POSTs by the worker)": sum(attempts.values()),
+            **{f"  answered {outcome}": n for outcome, n in sorted(attempts.items())},
+            "attempts recorded on the events (since their last replay)": sum(int(e.get("attempts") or 0)
+                                                                             for e in events),
+            "webhook DLQ messages (events given up)": len(given_up),
+            "requests the receivers got": len(receipts),
+            "  events accepted more than once (at-least-once, replays)": sum(1 for n in accepted.values() if n > 1),
+            "  bad signatures": sum(r.bad_signatures for r in self.receivers.values()),
+            "secret rotations": sum(n for (op, status), n in self._world.tally.items()
+                                    if op == "vendor rotates webhook secret" and status == 200),
+            "replays requested": sum(n for (op, status), n in self._world.tally.items()
+                                     if op.startswith("vendor replays webhooks") and status == 202),
+        }
+        for receiver in self.receivers.values():
+            for kind, n in receiver.injected.items():
+                self.plan.count(f"receiver_{kind}", n)
+
+    def _check_queues(self, findings: Any) -> list[dict]:
+        """Every queue empty; what the DLQs hold goes in the report. The webhook DLQ's
+        `webhook-dead` messages are the events given up, where they belong: they are returned
+        for the webhook audit, not listed as dead letters (a webhook *queue message* redriven
+        there would be, as any other)."""
         failures: dict[str, list[str]] = {}
+        given_up: list[dict] = []
         for runner in self.runners:
-            for message_id, why in runner.failures.items():
+            for message_id, why in runner.failures_seen().items():
                 failures.setdefault(message_id, []).extend(why)
         for url in self.sqs.list_queues().get("QueueUrls", []):
             name = url.rsplit("/", 1)[-1]
@@ -389,9 +563,18 @@ class ChaosRun:
                 findings.check("every message processed or dead-lettered", left == 0, f"{name}: {left} left")
                 continue
             for message in self._peek(url, left):
+                if name.endswith("-webhooks-dlq"):
+                    try:
+                        body = json.loads(message["Body"])
+                    except ValueError:
+                        body = None
+                    if isinstance(body, dict) and body.get("type") == "webhook-dead":
+                        given_up.append(body)
+                        continue
                 why = Counter(failures.get(message["MessageId"], ["no failure recorded"]))
                 self.report.dead_letters.append(
                     f"{name}: {message['Body'][:120]} -- " + "; ".join(f"{w} x{n}" for w, n in why.items()))
+        return given_up
 
     def _peek(self, url: str, count: int) -> list[dict[str, Any]]:
         seen: dict[str, dict[str, Any]] = {}
@@ -411,9 +594,12 @@ class ChaosRun:
         started = time.monotonic()
         try:
             self.start()
-            world = self.world()
+            world = self._world = self.world()
             self.act(world)
             self.settle()
+            waited = time.monotonic()
+            self.webhooks_quiet = self.quiesce_webhooks()
+            self.quiesce_seconds = time.monotonic() - waited
             self._stop_service()  # the tables stand still while they are audited
             self.check()
             self.report.tally = world.tally
@@ -424,9 +610,11 @@ class ChaosRun:
         finally:
             self.shutdown()
         self.report.seconds = time.monotonic() - started
-        if self.report.ok:  # checked; a failed run keeps its logs for the replay
+        if self.report.ok and not self.options.keep_logs:  # a failed run keeps its logs for the replay
             self.log_path.unlink(missing_ok=True)
             (RUN_DIR / f"emulator-{os.getpid()}.log").unlink(missing_ok=True)
         else:
             self.report.logs = [str(self.log_path), str(RUN_DIR / f"emulator-{os.getpid()}.log")]
+            if self.options.keep_logs:
+                self.say(f"Logs kept: {', '.join(self.report.logs)}")
         return self.report

@@ -200,3 +200,158 @@ def check_card_numbers(findings: Findings, tables: dict[str, list[dict]], logs: 
         for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
             found = card_numbers(line)
             findings.check("no card number in the logs", not found, f"{path.name}:{number}: {found}")
+
+
+# --- vendor webhooks ---------------------------------------------------------------------------
+
+WEBHOOK_FINAL = {"DELIVERED", "DEAD", "SKIPPED"}
+# The status a booking ends in, and the event its vendors hear of it by (booking.domain.VENDOR_EVENTS).
+EVENT_OF_STATUS = {"CONFIRMED": "booking.confirmed", "CANCELLED": "booking.cancelled",
+                   "EXPIRED": "booking.expired", "FAILED": "booking.failed"}
+# The status events a booking's vendors may hear, in order, for each final status: a hold that
+# ends, or a sale and its cancellation. Refunds (booking.refunded) come in between, not counted.
+STATUS_STORIES = {"CONFIRMED": [("booking.confirmed",)],
+                  "CANCELLED": [("booking.cancelled",), ("booking.confirmed", "booking.cancelled")],
+                  "EXPIRED": [("booking.expired",)], "FAILED": [("booking.failed",)]}
+
+
+def _event_name(event: dict) -> str:
+    return f"{event.get('event_id')} ({event.get('stream')} #{_n(event.get('sequence'))}, {event.get('type')}, " \
+           f"{event.get('status')})"
+
+
+def check_webhook_events(findings: Findings, events: list[dict], bookings: list[dict],
+                         ledger: list[dict]) -> None:
+    """The outbox agrees with the bookings: every event final; per (vendor, booking) stream the
+    sequences are 1..n with n the booking's event_seq; each vendor of a booking in a status
+    vendors hear of has the event of that status, and its status events tell the booking's
+    story; one booking.refunded per agent refund in the ledger."""
+    streams: dict[str, list[dict]] = defaultdict(list)
+    for event in events:
+        findings.check("webhook: every event delivered, dead-lettered or skipped", event.get("status") in WEBHOOK_FINAL,
+                       f"{_event_name(event)} is still {event.get('status')}: attempts {event.get('attempts')}, "
+                       f"due_at {event.get('due_at')}, lease_until {event.get('lease_until')}, "
+                       f"last_status {event.get('last_status')}, last_error {event.get('last_error')!r}")
+        streams[event["stream"]].append(event)
+    by_id = {b["booking_id"]: b for b in bookings}
+    agent_refunds = Counter(e["booking_id"] for e in ledger
+                            if e.get("kind") == "refund" and e.get("reason") != "cancellation")
+    seen: set[str] = set()
+    for booking_id, booking in by_id.items():
+        status, count = booking["status"], _n(booking.get("event_seq"))
+        name = f"{booking.get('reference')} ({booking_id}, {status})"
+        for vendor_id in sorted({item["vendor_id"] for item in booking.get("items") or []}):
+            stream = f"{vendor_id}#{booking_id}"
+            seen.add(stream)
+            mine = sorted(streams.get(stream, []), key=lambda e: _n(e.get("sequence")))
+            sequences = [_n(e.get("sequence")) for e in mine]
+            findings.check("webhook: a stream's sequences are 1..n, n = the booking's event_seq",
+                           sequences == list(range(1, count + 1)),
+                           f"{name}, vendor {vendor_id}: sequences {sequences}, event_seq {count}")
+            findings.check("webhook: events are the booking's, for that vendor",
+                           all(e.get("booking_id") == booking_id and e.get("vendor_id") == vendor_id for e in mine),
+                           f"{stream}: {[(e.get('booking_id'), e.get('vendor_id')) for e in mine]}")
+            types = [e.get("type") for e in mine]
+            if status in EVENT_OF_STATUS:
+                story = tuple(t for t in types if t != "booking.refunded")
+                findings.check("webhook: each vendor hears of the booking's status", EVENT_OF_STATUS[status] in types,
+                               f"{name}, vendor {vendor_id}: events {types}")
+                findings.check("webhook: status events tell the booking's story", story in STATUS_STORIES[status],
+                               f"{name}, vendor {vendor_id}: events {types}")
+                if "booking.refunded" in types:
+                    first = types.index("booking.refunded")
+                    findings.check("webhook: a refund is announced after the sale",
+                                   "booking.confirmed" in types[:first], f"{name}, vendor {vendor_id}: events {types}")
+            elif status not in UNSETTLED:
+                findings.check("webhook: no event of a booking vendors have not heard of yet", not mine,
+                               f"{name}, vendor {vendor_id}: events {types}")
+            findings.check("webhook: one booking.refunded per agent refund",
+                           types.count("booking.refunded") == agent_refunds[booking_id],
+                           f"{name}, vendor {vendor_id}: {types.count('booking.refunded')} refund events, "
+                           f"{agent_refunds[booking_id]} agent refunds in the ledger")
+    for stream in sorted(set(streams) - seen):
+        findings.check("webhook: events are the booking's, for that vendor", False,
+                       f"{stream}: {len(streams[stream])} events of no booking (or of a vendor it does not have)")
+
+
+def check_webhook_deliveries(findings: Findings, events: list[dict], receipts: list[dict],
+                             dead_letters: list[dict], bad_signatures: dict[str, int]) -> None:
+    """What the receivers got agrees with the events. `receipts`: every request a vendor's
+    receiver got ({vendor_id, event_id (the webhook-id header), body_id, body, verified, status,
+    arrival (its order at that receiver), timed_out}); `dead_letters`: the bodies of the webhook
+    DLQ's messages; `bad_signatures`: per vendor, requests its receiver could not verify."""
+    by_id = {e["event_id"]: e for e in events}
+    got: dict[str, list[dict]] = defaultdict(list)
+    for receipt in receipts:
+        event = by_id.get(receipt.get("event_id"))
+        findings.check("webhook: a receiver gets only its vendor's events",
+                       event is not None and event.get("vendor_id") == receipt.get("vendor_id"),
+                       f"{receipt.get('vendor_id')}'s receiver got {receipt.get('event_id')}, an event of "
+                       f"{event.get('vendor_id') if event else 'no stream'}")
+        findings.check("webhook: webhook-id is the event's id", receipt.get("event_id") == receipt.get("body_id"),
+                       f"webhook-id {receipt.get('event_id')}, body id {receipt.get('body_id')}")
+        if event is not None:
+            got[event["event_id"]].append(receipt)
+    for vendor_id, bad in sorted(bad_signatures.items()):
+        unverified = [r.get("event_id") for r in receipts if r.get("vendor_id") == vendor_id and not r.get("verified")]
+        findings.check("webhook: no receiver saw a bad signature", bad == 0,
+                       f"{vendor_id}'s receiver could not verify {bad} request(s): {unverified[:10]}")
+    dead_lettered = Counter(d.get("event_id") for d in dead_letters)
+    for event in events:
+        status, name = event.get("status"), _event_name(event)
+        if status == "DEAD":
+            findings.check("webhook: every dead event is in the DLQ", dead_lettered[event["event_id"]] > 0,
+                           f"{name}: no message in the webhook DLQ (last error {event.get('last_error')!r})")
+        if status == "DELIVERED":
+            accepted = [r for r in got[event["event_id"]] if r.get("verified") and 200 <= _n(r.get("status")) < 300
+                        and not r.get("timed_out") and r.get("body") == event.get("payload")]
+            seen = [(r.get("status"), "verified" if r.get("verified") else "unverified",
+                     "timed out" if r.get("timed_out") else "in time",
+                     "as stored" if r.get("body") == event.get("payload") else "another body")
+                    for r in got[event["event_id"]]]
+            findings.check("webhook: every delivered event was received, verified, as stored", bool(accepted),
+                           f"{name}: receipts {seen}")
+    for dead in dead_letters:
+        event = by_id.get(dead.get("event_id"))
+        findings.check("webhook: a dead letter is of an event given up (or replayed since)",
+                       event is not None and (event.get("status") == "DEAD" or _n(event.get("replays")) > 0)
+                       and dead.get("stream") == event.get("stream")
+                       and dead.get("sequence") == _n(event.get("sequence")),
+                       f"DLQ message {dead.get('event_id')} ({dead.get('stream')} #{dead.get('sequence')}): event "
+                       f"{_event_name(event) if event else 'not found'}")
+    # Per stream, the events delivered and never replayed arrived for the first time in sequence
+    # order (a replayed one is sent again, after later events, on purpose).
+    streams: dict[str, list[tuple[int, int, str]]] = defaultdict(list)
+    for event in events:
+        arrivals = [_n(r.get("arrival")) for r in got[event["event_id"]]]
+        if event.get("status") == "DELIVERED" and not _n(event.get("replays")) and arrivals:
+            streams[event["stream"]].append((_n(event.get("sequence")), min(arrivals), event["event_id"]))
+    for stream, firsts in sorted(streams.items()):
+        firsts.sort()
+        order = [arrival for _, arrival, _ in firsts]
+        findings.check("webhook: a stream's events first arrive in sequence order", order == sorted(order),
+                       f"{stream}: (sequence, first arrival, event) {firsts}")
+
+
+def check_webhook_replays(findings: Findings, events: list[dict], receipts: list[dict],
+                          replays: list[dict]) -> None:
+    """A replay the service accepted (202, {since, until}) sends every event of that vendor
+    created in [since, until] again: each one delivered in the end was accepted by the
+    receiver after the replay was asked for (`mark`: the requests it had got before).
+    An event dead-lettered in the end (its vendor's server was down again, say) is not asked for."""
+    accepted: dict[str, list[int]] = defaultdict(list)
+    for r in receipts:
+        if r.get("verified") and 200 <= _n(r.get("status")) < 300 and not r.get("timed_out"):
+            accepted[r.get("event_id")].append(_n(r.get("arrival")))
+    for replay in replays:
+        since, until, mark = replay.get("since") or "", replay.get("until") or "", _n(replay.get("mark"))
+        for event in events:
+            created = event.get("created_at") or ""
+            if event.get("vendor_id") != replay.get("vendor_id") or not since <= created <= until \
+                    or event.get("status") != "DELIVERED":
+                continue
+            findings.check("webhook: a replay sends every delivered event of its range again",
+                           any(arrival >= mark for arrival in accepted[event["event_id"]]),
+                           f"{_event_name(event)} created {created}, replays {event.get('replays')}: not accepted "
+                           f"again after the replay of {replay.get('vendor_id')} since {since} until {until} "
+                           f"(receipts at {sorted(accepted[event['event_id']])}, replay asked at {mark})")

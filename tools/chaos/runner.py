@@ -32,7 +32,10 @@ class ChaosEventRunner(EventRunner):
         # messageId -> why each delivery of it failed (the report says why a message dead-lettered).
         self.failures: dict[str, list[str]] = defaultdict(list)
         # Copies that failed while no fault was injected: a handler that is not idempotent.
+        # Counted from every source's polling thread (tools.event_runner polls each queue in a
+        # thread of its own), so under a lock of its own: `+= 1` is a read and a write.
         self.clean_duplicate_failures = 0
+        self._failures_lock = threading.Lock()
 
     def pending_echoes(self) -> int:
         with self._lock:
@@ -48,21 +51,29 @@ class ChaosEventRunner(EventRunner):
                 self._echoes[source.name].extend(records)
 
     def _deliver_echoes(self, source: _SqsSource) -> None:
-        """Deliver copies of some records handled earlier, in random order (all of them when
-        duplicates are being wound down)."""
-        with self._lock:
-            echoes = self._echoes[source.name]
-            if not echoes or (self.duplicates and self._rng.random() < 0.5):
-                return  # leave them for later: a copy overtaken by newer messages is the point
-            self._rng.shuffle(echoes)
-            batch, echoes[:] = echoes[:source.batch_size], echoes[source.batch_size:]
-        self.plan.count("sqs_duplicate", len(batch))
-        # The copy's outcome changes nothing on the queue; a failed copy is only counted.
-        result = self._invoke(source.name, source.handler, source.function_name, {"Records": batch})
-        if result is _FAILED or (isinstance(result, dict) and result.get("batchItemFailures")):
-            self.plan.count("sqs_duplicate_failed")
-            if not self.plan.active:
-                self.clean_duplicate_failures += 1
+        """Deliver copies of some records handled earlier, in random order: a batch now and then
+        while duplicates are on, all of them when duplicates are being wound down (one batch per
+        poll would make the drain wait a long poll per batch)."""
+        while True:
+            with self._lock:
+                echoes = self._echoes[source.name]
+                if not echoes or (self.duplicates and self._rng.random() < 0.5):
+                    return  # leave them for later: a copy overtaken by newer messages is the point
+                self._rng.shuffle(echoes)
+                batch, echoes[:] = echoes[:source.batch_size], echoes[source.batch_size:]
+            self.plan.count("sqs_duplicate", len(batch))
+            # Faults off for the whole invocation (they are never turned back on): read before it
+            # starts, as a copy started with faults on may fail of one and return after they stopped.
+            clean = not self.plan.active
+            # The copy's outcome changes nothing on the queue; a failed copy is only counted.
+            result = self._invoke(source.name, source.handler, source.function_name, {"Records": batch})
+            if result is _FAILED or (isinstance(result, dict) and result.get("batchItemFailures")):
+                self.plan.count("sqs_duplicate_failed")
+                if clean:
+                    with self._failures_lock:
+                        self.clean_duplicate_failures += 1
+            if self.duplicates:
+                return
 
     def _invoke(self, name: str, handler: Any, function_name: str, event: dict[str, Any]) -> Any:
         with self._lock:
@@ -70,13 +81,31 @@ class ChaosEventRunner(EventRunner):
         try:
             result = super()._invoke(name, handler, function_name, event)
         except SimulatedCrash as crash:
-            for record in event.get("Records", []):
-                self.failures[record["messageId"]].append(str(crash))
+            self._failed([(r["messageId"], str(crash)) for r in event.get("Records", [])])
             return _FAILED
         if result is _FAILED:
-            for record in event.get("Records", []):
-                self.failures[record["messageId"]].append("the handler raised")
+            self._failed([(r["messageId"], "the handler raised") for r in event.get("Records", [])])
         elif isinstance(result, dict):
-            for item in result.get("batchItemFailures") or []:
-                self.failures[item.get("itemIdentifier", "")].append("reported as a batch item failure")
+            self._failed([(item.get("itemIdentifier", ""), "reported as a batch item failure")
+                          for item in result.get("batchItemFailures") or []])
         return result
+
+    def _failed(self, why: list[tuple[str, str]]) -> None:
+        with self._failures_lock:
+            for message_id, reason in why:
+                self.failures[message_id].append(reason)
+
+    def failures_seen(self) -> dict[str, list[str]]:
+        with self._failures_lock:
+            return {message_id: list(why) for message_id, why in self.failures.items()}
+
+    def duplicate_failures(self) -> int:
+        with self._failures_lock:
+            return self.clean_duplicate_failures
+
+
+def serialize_metrics() -> None:
+    """Found by the run (seed 2): see tools.event_runner.serialize_service_metrics."""
+    from tools.event_runner import serialize_service_metrics
+
+    serialize_service_metrics()
