@@ -27,18 +27,18 @@ class Announcement:
         return Booking.event_seq.set(self.sequence)
 
     def dispatch(self) -> None:
-        from ..notify import webhooks
+        from ..notify import outbox
 
-        webhooks.dispatch(self.streams)
+        outbox.dispatch(self.streams)
 
 
 def announce(after: domain.Booking, event_type: str, now: float, extra: dict[str, Any] | None = None) -> Announcement:
     """`after`: the booking as the transaction will leave it, its `event_seq` already the new one."""
-    from ..notify import webhooks  # loaded by the writers of booking changes only
+    from ..notify import outbox  # loaded by the writers of booking changes only
 
     views = {vendor_id: vendor_view(after, vendor_id, now) for vendor_id in {i.vendor_id for i in after.items}}
-    operations, streams = webhooks.outbox_operations(booking_id=after.booking_id, event_type=event_type,
-                                                     sequence=after.event_seq, views=views, now=now, extra=extra)
+    operations, streams = outbox.outbox_operations(booking_id=after.booking_id, event_type=event_type,
+                                                   sequence=after.event_seq, views=views, now=now, extra=extra)
     return Announcement(after.event_seq, operations, streams)
 
 

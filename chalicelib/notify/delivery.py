@@ -28,7 +28,8 @@ from ..core.errors import is_transient
 from ..core.observability import count, logger
 from . import destinations, webhook_rules as rules
 from .models import WebhookEvent
-from .webhooks import Endpoint, condition_failed, dispatch, find_endpoint
+from .outbox import dispatch
+from .webhooks import Endpoint, condition_failed, find_endpoint
 
 USER_AGENT = "Itinera-Webhooks/1"
 LEASE_MARGIN_SECONDS = 30  # a claimed attempt is someone's for its timeout and this long
@@ -89,8 +90,8 @@ def flush(stream: str, endpoints: dict[str, Endpoint | None] | None = None,
             _hold_back(rest, float(head.due_at))
             return "waiting"
         if _abandoned(head, now):
-            # Its window is over and its last attempt never recorded a result (the worker died,
-            # again and again): give it up rather than start attempts forever.
+            # Its last try, made at the end of its window, never recorded a result (the worker
+            # died): that was the last try, so it is given up rather than tried forever.
             if not _give_up(head, int(head.attempts or 0), now, "no result recorded for the last attempt"):
                 return "busy"
             events = rest
@@ -113,10 +114,11 @@ def flush(stream: str, endpoints: dict[str, Endpoint | None] | None = None,
         answer = _send(head, endpoint)
         now = clock.now()
         if answer.status is not None and 200 <= answer.status < 300:
+            if not _finish(head, attempt, rules.DELIVERED, now=now, last_status=answer.status):
+                return "busy"  # our lease ran out and another worker has it: the stream is theirs
+            count("WebhooksDelivered")
+            logger.info("webhook delivered", extra=_about(head, attempt, answer))
             sent_since_read = True
-            if _finish(head, attempt, rules.DELIVERED, now=now, last_status=answer.status):
-                count("WebhooksDelivered")
-                logger.info("webhook delivered", extra=_about(head, attempt, answer))
             events = rest
             continue
         count("WebhookAttemptsFailed")

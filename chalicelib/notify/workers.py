@@ -53,7 +53,7 @@ def relay_due_events(now: float | None = None) -> dict[str, int]:
     from ..core import clock
     from . import webhook_rules as rules
     from .models import WebhookEvent
-    from .webhooks import dispatch
+    from .outbox import dispatch
 
     cutoff = (clock.now() if now is None else now) - RELAY_GRACE_SECONDS
     streams: list[str] = []

@@ -16,7 +16,7 @@ import pytest
 from chalicelib.booking import service
 from chalicelib.core import clock, queues
 from chalicelib.core.config import settings
-from chalicelib.notify import delivery, webhook_rules, webhooks, workers
+from chalicelib.notify import delivery, outbox, webhook_rules, webhooks, workers
 from chalicelib.notify.models import WebhookEvent
 from tests.integration.booking_helpers import day, hold_a_night, hold_body, key, make_listing, pay_booking
 from tests.webhook_receiver import Receiver
@@ -273,7 +273,7 @@ def test_a_lost_queue_message_is_sent_again_by_the_relay(api, tokens, hotel, rec
     set_webhook(api, tokens["vendor"], receiver)
     # The process dies between the booking's transaction and the queue message.
     with monkeypatch.context() as patched:
-        patched.setattr(webhooks, "dispatch", lambda streams, **kw: None)
+        patched.setattr(outbox, "dispatch", lambda streams, **kw: None)
         booking_id = confirmed_booking(api, tokens, hotel)
     [event] = events_of(booking_id)
     assert event.status == "PENDING"  # the event was written with the change
