@@ -8,7 +8,7 @@ import functools
 from dataclasses import dataclass
 from typing import Any
 
-from pynamodb.exceptions import PutError, UpdateError
+from pynamodb.exceptions import DeleteError, PutError, UpdateError
 
 from ..core import clock, pagination, queues
 from ..core.config import settings
@@ -97,8 +97,12 @@ def set_endpoint(vendor_id: str, url: str) -> Endpoint:
 def remove_endpoint(vendor_id: str) -> None:
     """Events written from now on, and those still waiting, are not sent (their outcome is
     `no_endpoint`); replay sends them once an endpoint is set again."""
-    get_endpoint(vendor_id)
-    WebhookEndpoint(vendor_id).delete()
+    try:  # one conditional delete: no read first, and of two at once only one answers 204
+        WebhookEndpoint(vendor_id).delete(condition=WebhookEndpoint.vendor_id.exists())
+    except DeleteError as exc:
+        if not condition_failed(exc):
+            raise
+        raise NotFound("No webhook is set up; PUT /vendor/webhook with a url.") from None
 
 
 def rotate_secret(vendor_id: str) -> Endpoint:
