@@ -11,12 +11,16 @@ from chalicelib.booking.stripe_routes import bp as stripe_routes
 from chalicelib.core.http import http_middleware
 from chalicelib.core.config import queue_name
 from chalicelib.core.observability import logger, metrics
-from chalicelib.core.queues import CANCELLATIONS, CONFIRMATIONS, NOTIFICATIONS, WEBHOOKS
+from chalicelib.core.queues import CANCELLATIONS, CONFIRMATIONS, NOTIFICATIONS, RECOMMENDATIONS, WAITLIST, WEBHOOKS
 from chalicelib.identity.routes import bp as identity_routes
 from chalicelib.inventory.routes import bp as inventory_routes
 from chalicelib.notify.routes import bp as webhook_routes
 from chalicelib.ops.routes import bp as ops_routes
+from chalicelib.promotions.routes import bp as promotion_routes
+from chalicelib.recommendations.routes import bp as recommendation_routes
+from chalicelib.reviews.routes import bp as review_routes
 from chalicelib.support.routes import bp as support_routes
+from chalicelib.waitlist.routes import bp as waitlist_routes
 
 app = Chalice(app_name="itinera")
 
@@ -33,6 +37,10 @@ app.register_blueprint(inventory_routes)
 app.register_blueprint(booking_routes)
 app.register_blueprint(support_routes)
 app.register_blueprint(webhook_routes)
+app.register_blueprint(review_routes)
+app.register_blueprint(promotion_routes)
+app.register_blueprint(waitlist_routes)
+app.register_blueprint(recommendation_routes)
 
 
 # Workers. Their modules load on first use: API cold starts do not pay for them.
@@ -75,3 +83,32 @@ def relay_webhooks(event):
 def sweep_bookings(event):
     from chalicelib.booking.workers import sweep
     return sweep()
+
+
+# Units came free (expiry, failure, cancellation, capacity raised): offer them to the waitlist.
+@app.on_sqs_message(queue=queue_name(WAITLIST), batch_size=10)
+def match_waitlist(event):
+    from chalicelib.waitlist.workers import handle_freed_units
+    return handle_freed_units(event.to_dict(), event.context)
+
+
+# A lost message must not strand a waiting traveler: every minute, entries that could fit are tried.
+@app.schedule(Rate(1, unit=Rate.MINUTES))
+def sweep_waitlist(event):
+    from chalicelib.waitlist.workers import sweep
+    return sweep()
+
+
+# One message per confirmed booking: its listings join the traveler's history and co-bookings.
+@app.on_sqs_message(queue=queue_name(RECOMMENDATIONS), batch_size=10)
+def count_cobookings(event):
+    from chalicelib.recommendations.workers import handle_confirmed
+    return handle_confirmed(event.to_dict(), event.context)
+
+
+# Weekly picks for opted-in travelers. Daily, not weekly: each traveler gets at most one email a
+# week (a per-week marker), and a run that ran out of time is finished by the next day's.
+@app.schedule(Rate(1, unit=Rate.DAYS))
+def email_recommendations(event):
+    from chalicelib.recommendations.workers import send_weekly_picks
+    return send_weekly_picks()

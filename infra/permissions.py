@@ -113,11 +113,16 @@ def needs() -> dict[str, Needs]:
     from chalicelib.booking import models as booking
     from chalicelib.booking.payments.models import StripeEvent
     from chalicelib.core.models import IdempotencyRecord
-    from chalicelib.core.queues import CANCELLATIONS, CONFIRMATIONS, NOTIFICATIONS, WEBHOOKS
+    from chalicelib.core.queues import (CANCELLATIONS, CONFIRMATIONS, NOTIFICATIONS, RECOMMENDATIONS, WAITLIST,
+                                        WEBHOOKS)
     from chalicelib.core.rate_limits import AttemptCounter
     from chalicelib.inventory import models as inventory
     from chalicelib.notify import models as notify
+    from chalicelib.promotions import models as promos
+    from chalicelib.recommendations import models as reco
+    from chalicelib.reviews import models as reviews
     from chalicelib.support import models as support
+    from chalicelib.waitlist import models as waitlist
 
     # A booking changes state in one transaction (lifecycle): the booking, its ledger entry, the
     # units of each (listing, date); every function that moves a booking does all three.
@@ -125,6 +130,16 @@ def needs() -> dict[str, Needs]:
     # too, by it and by a refund's record (refunds._record); their queue message follows it.
     transitions = {booking.Booking: (GET, UPDATE), booking.LedgerEntry: (PUT,),
                    inventory.AvailabilityDay: (UPDATE,), notify.WebhookEvent: (PUT,)}
+    # A hold that ends unconfirmed (failed, expired) gives its promotion use back in that same
+    # transaction; a confirmed booking keeps it, so the cancellation worker never does.
+    promotion_given_back = {promos.Promotion: (UPDATE,), promos.PromotionUse: (UPDATE,)}
+    # A hold placed for a waiting traveler: what POST /holds writes (holds._transaction), the
+    # quote it reads, and the entry's own claim and offer.
+    waitlist_offers = {inventory.Listing: (BATCH_GET, CONDITION_CHECK), inventory.AvailabilityDay: (BATCH_GET, UPDATE),
+                       # GetItem: a replayed offer's booking, to see whether it lapsed before it was marked
+                       booking.Booking: (GET, PUT), booking.BookingReference: (PUT,), booking.VendorBooking: (PUT,),
+                       booking.ActiveHolds: (UPDATE,), IdempotencyRecord: (GET, PUT), AttemptCounter: (UPDATE,),
+                       waitlist.WaitlistEntry: (GET, UPDATE), waitlist.WaitlistSlot: (UPDATE, DELETE)}
     # Settling a booking voids the payment attempts it did not keep (payment_cleanup).
     unkept_payments = {booking.PaymentAttempt: (QUERY, UPDATE)}
     # A refund that fails at the provider after it was recorded opens a case for the agents.
@@ -132,7 +147,7 @@ def needs() -> dict[str, Needs]:
     return {
         API_FUNCTION: Needs(
             tables={
-                booking.Booking: (GET, BATCH_GET, PUT, UPDATE),
+                booking.Booking: (GET, BATCH_GET, PUT, UPDATE, CONDITION_CHECK),
                 booking.BookingReference: (GET, PUT),
                 booking.VendorBooking: (PUT, QUERY),
                 booking.ActiveHolds: (UPDATE,),
@@ -153,30 +168,49 @@ def needs() -> dict[str, Needs]:
                 # A vendor's webhook: set (created, or its URL changed), read, rotated, removed.
                 notify.WebhookEndpoint: (GET, PUT, UPDATE, DELETE),
                 notify.WebhookEvent: (PUT,),  # hold cancellations and agents' refunds (transitions)
+                # Places autocomplete: a query (a few when old entries fill a page); an availability
+                # update reads the index entries of its places and extends those behind.
+                inventory.PlaceEntry: (QUERY, BATCH_GET, UPDATE),
+                # A review: its per-booking id first (one per booking), then both with the
+                # listing's rating in one transaction that checks the booking is still confirmed.
+                reviews.Review: (GET, PUT, QUERY, UPDATE),
+                reviews.ReviewRef: (GET, PUT),
+                # Recommendations: the traveler's history, co-bookings and popular listings (newest
+                # or most-counted first), their profile (searched places, the weekly-email choice).
+                reco.Profile: (GET, UPDATE), reco.History: (BATCH_GET,),
+                # Promotions: created (a retried create reads the first), listed by owner; a hold
+                # reads its code, then counts the use and the traveler's use in its transaction.
+                promos.Promotion: (GET, PUT, UPDATE), promos.PromotionUse: (UPDATE,),
+                # The waitlist: joined and left in one transaction with the traveler's slots (one
+                # entry per listing and dates, a cap on active ones); listed by traveler.
+                waitlist.WaitlistEntry: (GET, PUT, UPDATE), waitlist.WaitlistSlot: (GET, PUT, UPDATE, DELETE),
             },
             indexes={booking.Booking: ("by-traveler", "by-contact-email"),
                      booking.RefundRecord: ("refunds-by-provider-id",),
                      inventory.Vendor: ("directory",), inventory.Listing: ("by-vendor", "by-rating"),
                      inventory.AvailabilityDay: ("by-search-price",),
                      support.SupportCase: ("by-status-waiting", "by-traveler"),
-                     notify.WebhookEvent: ("by-vendor",)},  # the deliveries list
+                     notify.WebhookEvent: ("by-vendor",),  # the deliveries list
+                     reco.History: ("by-recency",), reco.CoBooking: ("by-count",),
+                     reco.Popularity: ("by-count",), promos.Promotion: ("by-owner",),
+                     waitlist.WaitlistEntry: ("by-traveler",)},
             # Webhooks: the events of a change, and a vendor's replay (the worker does it).
-            sends_to=(CONFIRMATIONS, CANCELLATIONS, NOTIFICATIONS, WEBHOOKS),
+            sends_to=(CONFIRMATIONS, CANCELLATIONS, NOTIFICATIONS, WEBHOOKS, WAITLIST),  # + freed units
             user_pool=("AdminAddUserToGroup", "AdminGetUser", "AdminCreateUser",
                        "AdminDeleteUser"),  # AdminDeleteUser: a vendor onboarding that failed half-way
             confirms_signups=True,
             secrets=(CURSOR_SECRET, STRIPE_API_KEY_SECRET, STRIPE_WEBHOOK_SECRET),
             pays=True),
         "confirm_bookings": Needs(
-            tables={**transitions, **unkept_payments},
-            sends_to=(NOTIFICATIONS, WEBHOOKS),
+            tables={**transitions, **unkept_payments, **promotion_given_back},
+            sends_to=(NOTIFICATIONS, WEBHOOKS, RECOMMENDATIONS, WAITLIST),  # + counts, units freed by failures
             consumes=CONFIRMATIONS,
             secrets=(STRIPE_API_KEY_SECRET,),
             pays=True),
         "cancel_bookings": Needs(
             # A refund Stripe reports pending gets a record to follow it (refunds.settle_pending).
             tables={**transitions, booking.RefundRecord: (PUT,)},
-            sends_to=(NOTIFICATIONS, WEBHOOKS),
+            sends_to=(NOTIFICATIONS, WEBHOOKS, WAITLIST),  # + the cancelled units, to the waitlist
             consumes=CANCELLATIONS,
             secrets=(STRIPE_API_KEY_SECRET,),
             pays=True),
@@ -186,7 +220,7 @@ def needs() -> dict[str, Needs]:
             consumes=NOTIFICATIONS,
             sends_email=True),
         "sweep_bookings": Needs(
-            tables={**transitions, **unkept_payments, **system_cases,
+            tables={**transitions, **unkept_payments, **system_cases, **promotion_given_back,
                     booking.ActiveHolds: (UPDATE,),  # an expired hold is no longer active
                     # Resumed refunds; a settled cancellation's refund that pends gets a record.
                     booking.RefundRecord: (GET, PUT, UPDATE),
@@ -196,9 +230,40 @@ def needs() -> dict[str, Needs]:
                     IdempotencyRecord: (GET, PUT)},
             indexes={booking.Booking: ("pending-by-deadline",),
                      booking.RefundRecord: ("refunds-pending", "refunds-by-provider-id")},
-            sends_to=(CONFIRMATIONS, CANCELLATIONS, NOTIFICATIONS, WEBHOOKS),  # redrives, emails, events
+            sends_to=(CONFIRMATIONS, CANCELLATIONS, NOTIFICATIONS, WEBHOOKS, RECOMMENDATIONS, WAITLIST),
             secrets=(STRIPE_API_KEY_SECRET,),
             pays=True),
+        # A confirmed booking joins its traveler's history, the co-bookings and the popular counts,
+        # each listing once (a marker per booking and listing, in the same transaction).
+        "count_cobookings": Needs(
+            tables={booking.Booking: (GET,), inventory.Listing: (BATCH_GET,),
+                    reco.History: (BATCH_GET, PUT, UPDATE), reco.Counted: (PUT,),
+                    reco.Popularity: (UPDATE,), reco.CoBooking: (UPDATE,)},
+            indexes={reco.History: ("by-recency",)},
+            consumes=RECOMMENDATIONS),
+        # The weekly picks: the opted-in travelers (a sparse index), each claimed and marked for
+        # the week, their recommendations read as the API reads them, one email each.
+        "email_recommendations": Needs(
+            tables={reco.Profile: (GET, UPDATE), reco.History: (BATCH_GET,), inventory.Listing: (BATCH_GET,),
+                    inventory.AvailabilityDay: (BATCH_GET,)},
+            indexes={reco.Profile: ("weekly-opted-in",), reco.History: ("by-recency",),
+                     reco.CoBooking: ("by-count",), reco.Popularity: ("by-count",),
+                     booking.Booking: ("by-traveler",)},
+            sends_email=True),
+        # Offering freed units: the line of a listing (oldest first), each entry claimed, its hold
+        # placed as POST /holds places one (idempotent per entry), the email queued, the entry
+        # marked offered with the traveler's slots in one transaction.
+        "match_waitlist": Needs(
+            tables={**waitlist_offers},
+            indexes={waitlist.WaitlistEntry: ("waiting-by-listing",)},
+            sends_to=(NOTIFICATIONS,),
+            consumes=WAITLIST),
+        # The safety net: listings with a line (a sparse sharded index), offered as above; entries
+        # whose dates have passed expire.
+        "sweep_waitlist": Needs(
+            tables={**waitlist_offers},
+            indexes={waitlist.WaitlistEntry: ("waiting-by-listing", "waiting-by-shard")},
+            sends_to=(NOTIFICATIONS,)),
         "deliver_webhooks": Needs(
             # A stream's waiting events (a consistent query of the table), each attempt claimed
             # and its result recorded by conditional updates; the vendor's endpoint and secrets.

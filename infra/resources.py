@@ -21,10 +21,15 @@ def models() -> list[type[Model]]:
     from chalicelib.core.rate_limits import AttemptCounter
     from chalicelib.inventory.models import all_models as inventory_models
     from chalicelib.notify.models import all_models as notify_models
+    from chalicelib.promotions.models import all_models as promotion_models
+    from chalicelib.recommendations.models import all_models as recommendation_models
+    from chalicelib.reviews.models import all_models as review_models
     from chalicelib.support.models import all_models as support_models
+    from chalicelib.waitlist.models import all_models as waitlist_models
 
     return [IdempotencyRecord, AttemptCounter, LocalPayment, StripeEvent, *inventory_models(), *booking_models(),
-            *support_models(), *notify_models()]
+            *support_models(), *notify_models(), *review_models(), *promotion_models(), *waitlist_models(),
+            *recommendation_models()]
 
 
 QUEUES = ALL_QUEUES

@@ -94,6 +94,20 @@ FUNCTION_SIZING: dict[str, tuple[int, int, str]] = {
                                 "DynamoDB's retries and ends a stuck run "
                                 "long before the next minute's (overlapping runs only send a stream twice, "
                                 "and every attempt is claimed conditionally)"),
+    "match_waitlist": (1024, 30, "places holds for waiting travelers: the hold path of the API (its "
+                                 "validation models and one transaction per entry tried) in a batch of 10 "
+                                 "messages; a traveler waits for that hold, so its cold start gets most of "
+                                 "a vCPU like the booking workers; 30 s is the queue's visibility timeout"),
+    "sweep_waitlist": (512, 50, "the waitlist's safety net, every minute (nearly always warm): a few "
+                                "queries of a sparse index, and holds only where a message was lost; "
+                                "50 s ends a run before the next minute's (every offer is conditional)"),
+    "count_cobookings": (512, 30, "one small transaction of counter updates per confirmed booking; nobody "
+                                  "waits on it, so half a vCPU for the cold start is enough; 30 s is the "
+                                  "queue's visibility timeout"),
+    "email_recommendations": (512, 600, "daily: pages through the opted-in travelers not yet emailed "
+                                        "this week, a few reads and one SES call each; mostly waiting on "
+                                        "DynamoDB and SES, so memory buys little; a run stops starting "
+                                        "travelers near its 10 minutes and the next day's run goes on"),
 }
 LAMBDA_ARCHITECTURE = "arm64"
 # How long each function's log group keeps its logs: a month covers an incident's investigation

@@ -272,6 +272,8 @@ SECTIONS: list[Section] = [
     ("DynamoDB round trips per booking operation (botocore event hooks)", lazy("tools.bench_booking:round_trips")),
     ("Hold throughput: service layer vs raw TransactWriteItems of the same shape (target ratio >= 0.6)",
      lazy("tools.bench_booking:hold_throughput")),
+    ("DynamoDB round trips of the traveler experience: places, recommendations, a promotion code "
+     "(botocore event hooks, every thread)", lazy("tools.bench_experience:round_trips")),
 ]
 
 

@@ -31,25 +31,37 @@ class Calls:
         return sum(self.by_operation.values())
 
 
+# Set by counting(all_threads=True): every thread's calls go there (an operation that runs its
+# reads in parallel threads); the lock keeps the threads' increments whole.
+_shared: Calls | None = None
+_shared_lock = threading.Lock()
+
+
+def _current() -> Calls | None:
+    return getattr(_local, "calls", None) or _shared
+
+
 def _on_send(request: Any, **kwargs: Any) -> None:
-    calls: Calls | None = getattr(_local, "calls", None)
+    calls = _current()
     if calls is None or getattr(_local, "paused", False):
         return
     target = request.headers.get("X-Amz-Target", b"")
     target = target.decode() if isinstance(target, bytes) else target
-    calls.by_operation[target.rsplit(".", 1)[-1] or "?"] += 1
+    with _shared_lock:
+        calls.by_operation[target.rsplit(".", 1)[-1] or "?"] += 1
 
 
 def _on_response(parsed: Any = None, **kwargs: Any) -> None:
-    calls: Calls | None = getattr(_local, "calls", None)
+    calls = _current()
     if calls is None or not isinstance(parsed, dict) or getattr(_local, "paused", False):
         return
-    if "Items" in parsed:
-        calls.items_read += len(parsed["Items"])
-    elif "Item" in parsed:
-        calls.items_read += 1
-    elif "Responses" in parsed and isinstance(parsed["Responses"], dict):
-        calls.items_read += sum(len(items) for items in parsed["Responses"].values())
+    with _shared_lock:
+        if "Items" in parsed:
+            calls.items_read += len(parsed["Items"])
+        elif "Item" in parsed:
+            calls.items_read += 1
+        elif "Responses" in parsed and isinstance(parsed["Responses"], dict):
+            calls.items_read += sum(len(items) for items in parsed["Responses"].values())
 
 
 def install() -> None:
@@ -72,8 +84,17 @@ def install() -> None:
 
 
 @contextmanager
-def counting() -> Iterator[Calls]:
+def counting(*, all_threads: bool = False) -> Iterator[Calls]:
+    """The calls of this thread, or with `all_threads` of every thread (nothing else may run)."""
+    global _shared
     calls = Calls()
+    if all_threads:
+        _shared = calls
+        try:
+            yield calls
+        finally:
+            _shared = None
+        return
     previous = getattr(_local, "calls", None)
     _local.calls = calls
     try:

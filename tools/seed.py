@@ -237,4 +237,21 @@ def seed_demo_catalog(progress: Callable[[str], None] = print) -> None:
             if done % max(1, len(batches) // 4) == 0 or done == len(batches):
                 progress(f"  availability {written:,}/{len(days):,}")
     _write([i.listing for i in new])
+    _index_places(new, days)
     progress(f"Demo catalog ready in {time.monotonic() - started:.1f} s.")
+
+
+def _index_places(items: list[SeedListing], days: list[AvailabilityDay]) -> None:
+    """The calendars above were written directly, not through the vendors' availability update
+    whose hook keeps the places index (GET /places): extend it for them here."""
+    from chalicelib.inventory.place_index import extend_listing
+
+    last: dict[str, str] = {}
+    for day in days:
+        if day.capacity > 0 and day.date > last.get(day.listing_id, ""):
+            last[day.listing_id] = day.date
+    for item in items:
+        listing = item.listing
+        if listing.listing_id in last:
+            extend_listing(listing.kind, date.fromisoformat(last[listing.listing_id]), city=listing.city,
+                           origin=listing.origin, destination=listing.destination)

@@ -79,6 +79,7 @@ class Stack:
         self.processes: list[subprocess.Popen[Any]] = []
         self.stop_event = threading.Event()
         self.runner_thread: threading.Thread | None = None
+        self.highlights: list[str] = []  # what the demo data invites to try (banner)
 
     def say(self, line: str) -> None:
         if not self.quiet:
@@ -123,6 +124,13 @@ class Stack:
         except ImportError:  # the catalog arrives with the inventory context
             return
         seed_demo_catalog(progress=self.say)
+        # The end-to-end tests' stacks make their own bookings and skip the demo experience (its
+        # 30 guest trips take half a minute); tests/integration/test_demo_experience_seed.py covers it.
+        if os.environ.get("ITINERA_DEMO_EXPERIENCE", "true") == "false":
+            return
+        from tools.seed_experience import seed_demo_experience
+
+        self.highlights = seed_demo_experience(progress=self.say)
 
     def _spawn(self, argv: list[str], **kwargs: Any) -> None:
         # Own session: Ctrl-C reaches only this runner, which then stops children in order.
@@ -159,7 +167,7 @@ class Stack:
                 proc.wait()
 
 
-def banner(api_port: int, aws_port: int) -> str:
+def banner(api_port: int, aws_port: int, highlights: list[str] | None = None) -> str:
     from tools.demo_users import DEFAULT_PASSWORD, DEMO_USERS
 
     password = os.environ.get("ITINERA_DEMO_PASSWORD", DEFAULT_PASSWORD)
@@ -173,6 +181,7 @@ def banner(api_port: int, aws_port: int) -> str:
     for user in DEMO_USERS:
         extra = f"  vendor_id={user.vendor_id}" if user.vendor_id else ""
         lines.append(f"  {user.group:<10} {user.email:<24} {password}{extra}")
+    lines += highlights or []
     lines.append(f"Emulator log: {LOG_DIR / 'moto.log'}.  Press Ctrl-C to stop.")
     return "\n".join(lines)
 
@@ -196,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     try:
         stack.start()
-        print(banner(args.api_port, args.aws_port), flush=True)
+        print(banner(args.api_port, args.aws_port, stack.highlights), flush=True)
         while not stopping.is_set():
             for proc in stack.processes:
                 if proc.poll() is not None:

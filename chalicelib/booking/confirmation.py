@@ -14,7 +14,7 @@ Every provider outcome has its handler:
 from __future__ import annotations
 
 
-from ..core import clock
+from ..core import clock, queues
 from ..core.observability import count, logger
 from . import domain, lifecycle, records
 from .notifications import enqueue_email
@@ -37,6 +37,10 @@ def confirm_booking(booking_id: str, now: float | None = None, *, by: str = WORK
     if booking.status != domain.CONFIRMING:
         if booking.status == domain.CONFIRMED and "confirmed" not in booking.notified:
             enqueue_email(booking_id, "confirmed")  # the first delivery committed but did not get to notify
+        if booking.status == domain.CONFIRMED:
+            # The first delivery may have died before telling recommendations; counting is
+            # idempotent there, so telling it again is harmless.
+            enqueue_recommendations(booking_id)
         return SKIPPED
     if not booking.payment_id:
         return _confirm(booking, Capture(payment_id="", amount=0, capture_id=""), now, by)
@@ -87,7 +91,14 @@ def _confirm(booking: domain.Booking, capture: Capture, now: float, by: str) -> 
     count("BookingsConfirmed")
     release_unkept_payments(result.booking)
     enqueue_email(booking.booking_id, "confirmed")
+    enqueue_recommendations(booking.booking_id)
     return CONFIRMED
+
+
+def enqueue_recommendations(booking_id: str) -> None:
+    """The booking joins its traveler's history and the co-booking counts (the
+    recommendations worker counts it once, however often this is sent)."""
+    queues.send(queues.RECOMMENDATIONS, {"type": "booking_confirmed", "booking_id": booking_id})
 
 
 def _fail(booking: domain.Booking, reason: str, now: float, by: str, *, voided: bool = True) -> str:

@@ -178,6 +178,12 @@ class BookedItem:
     date: str | None = None  # flight, event, service
     check_in: str | None = None  # hotel
     check_out: str | None = None
+    discount: int = 0  # this item's share of the booking's promotion discount
+
+    @property
+    def paid(self) -> int:
+        """What the traveler pays for this item: its refunds follow its policy on this."""
+        return self.amount - self.discount
 
 
 @dataclass(frozen=True)
@@ -226,6 +232,10 @@ class Transition:
     # read, so cleanup needs no second read to know every attempt.
     attempts: int | None = None
     no_refund_in_flight: bool = False  # no agent refund is between its reservation and its record
+    # The booking leaves without having been confirmed (expired, cancelled while held, payment
+    # failed): the use of its promotion code, if any, is given back in the same transaction.
+    # A booking cancelled after it was confirmed keeps its use (it was sold with the discount).
+    promotion_released: bool = False
 
     @property
     def vendor_event(self) -> str | None:
@@ -292,6 +302,10 @@ class Booking:
     timeline: tuple[TimelineEntry, ...] = ()
     notified: tuple[str, ...] = ()
     event_seq: int = 0  # the sequence number of the last webhook event about this booking
+    # The promotion code used (upper case) and what it took off: `amount` is what is charged,
+    # the items' amounts less this, which the items share (`BookedItem.discount`).
+    promo_code: str | None = None
+    discount: int = 0
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -374,7 +388,7 @@ class Booking:
             "fail", CONFIRMING, FAILED,
             (TimelineEntry(at, event="payment_failed", by=by, note=reason), TimelineEntry(at, status=FAILED, by=by)),
             fields={"pending_since": None}, units=RELEASE_HELD, ledger=ledger,
-            **_cleanup_after(self.unkept_attempts, now))
+            promotion_released=self.promo_code is not None, **_cleanup_after(self.unkept_attempts, now))
 
     def expire(self, *, now: float, by: str) -> Transition:
         """HELD -> EXPIRED once `expires_at` has passed: the held units go back on sale."""
@@ -384,6 +398,7 @@ class Booking:
         return Transition("expire", HELD, EXPIRED, (TimelineEntry(stamp(now), status=EXPIRED, by=by),),
                           fields={"payment_lock": None}, units=RELEASE_HELD, hold_ended=True,
                           expired_at=int(now), attempts=len(self.attempt_ids),
+                          promotion_released=self.promo_code is not None,
                           **_cleanup_after(self.unkept_attempts, now))
 
     def cancel(self, *, now: float, by: str, reason: str | None = None) -> Transition:
@@ -397,6 +412,7 @@ class Booking:
             return Transition("cancel", HELD, CANCELLED, (TimelineEntry(at, status=CANCELLED, by=by, note=reason),),
                               fields={"payment_lock": None}, units=RELEASE_HELD, hold_ended=True,
                               unexpired_at=int(now), attempts=len(self.attempt_ids),
+                              promotion_released=self.promo_code is not None,
                               **_cleanup_after(self.unkept_attempts, now))
         if has_started(self.first_date, datetime.fromtimestamp(now, tz=timezone.utc)):
             raise BookingStarted(self.first_date)
@@ -425,7 +441,9 @@ class Booking:
     # -- money rules ----------------------------------------------------------------------------
 
     def policy_items(self) -> list[tuple[int, CancellationPolicy, date]]:
-        return [(item.amount, item.policy, date.fromisoformat(min(item.dates))) for item in self.items]
+        """Each item's refund base is what was paid for it (its price less its share of a
+        promotion's discount), never its list price."""
+        return [(item.paid, item.policy, date.fromisoformat(min(item.dates))) for item in self.items]
 
     def refund_due(self, now: float) -> int:
         """What cancelling now refunds: each item by its own policy snapshot, capped by what is

@@ -3,7 +3,9 @@
 One TransactWriteItems, all or nothing: the `held` increment of every (listing, date), a
 check that each listing's `version` is still the quoted one, the booking, its reference, its
 vendor links, the traveler's active-hold counter, the traveler's per-minute attempt counter
-(core.rate_limits) and the idempotency record of the request.
+(core.rate_limits) and the idempotency record of the request; with a promotion code, the
+code's use counter and the traveler's (promotions.usage), so a code's maximum holds under any
+concurrency. A code costs one GetItem before the transaction (its terms price the booking).
 With the quote cache warm that is the only round trip. The items are counted before sending
 (`hold_transaction_size`): DynamoDB takes at most 100, and a trip needing more is a 400.
 
@@ -28,6 +30,8 @@ from ..core.errors import (PromoInvalid, RateLimited, RequestInProgress, Service
 from ..core.observability import count, logger
 from ..inventory import reservations
 from ..inventory.domain import MAX_STAY_NIGHTS, earliest_today, nights
+from ..promotions import domain as promotions
+from ..promotions import usage as promotion_usage
 from . import domain
 from .models import (ActiveHolds, BookedItemAttribute, Booking, BookingReference,
                      ContactAttribute, PolicyAttribute, TimelineEntryAttribute, VendorBooking)
@@ -42,6 +46,8 @@ TRANSACTION_MAX_ITEMS = 100  # DynamoDB's limit for one TransactWriteItems (DESI
 # Items of a hold besides its counters, listing checks and vendor links: the booking, its
 # reference, the idempotency record and the traveler's active-holds counter.
 HOLD_OWN_ITEMS = 4
+# With a promotion code: the code's use counter and the traveler's (promotions.usage.take).
+PROMOTION_ITEMS = 2
 # A first bound, checked before quoting so that a huge trip is refused without reading anything.
 # The exact count needs each listing's vendor, so it is checked after quoting (_check_size).
 MAX_HELD_DATES = 80
@@ -95,34 +101,38 @@ class HoldTransactionSize:
     dates: int  # one `held` update per (listing, date)
     listings: int  # one `version` condition check per listing
     vendors: int  # one vendor link per vendor
+    promotion: int = 0  # PROMOTION_ITEMS with a promotion code
 
     @property
     def items(self) -> int:
-        return self.dates + self.listings + self.vendors + HOLD_OWN_ITEMS
+        return self.dates + self.listings + self.vendors + HOLD_OWN_ITEMS + self.promotion
 
 
 def hold_transaction_size(dates_by_listing: Mapping[str, Sequence[str]],
-                          vendor_of: Mapping[str, str]) -> HoldTransactionSize:
-    """What `_transaction` will send for these {listing: [dates]} and {listing: vendor}. Pure."""
+                          vendor_of: Mapping[str, str], *, promotion: bool = False) -> HoldTransactionSize:
+    """What `_transaction` will send for these {listing: [dates]} and {listing: vendor}, with a
+    promotion code or not. Pure."""
     return HoldTransactionSize(dates=sum(len(dates) for dates in dates_by_listing.values()),
                                listings=len(dates_by_listing),
-                               vendors=len({vendor_of[listing_id] for listing_id in dates_by_listing}))
+                               vendors=len({vendor_of[listing_id] for listing_id in dates_by_listing}),
+                               promotion=PROMOTION_ITEMS if promotion else 0)
 
 
 def _check_size(dates_by_listing: dict[str, list[str]],
-                quotes: dict[str, reservations.Quote]) -> HoldTransactionSize:
+                quotes: dict[str, reservations.Quote], promotion: bool = False) -> HoldTransactionSize:
     """400 naming `items` for a trip whose transaction would exceed DynamoDB's 100 items."""
     vendor_of: dict[str, str] = {}
     for listing_id in dates_by_listing:
         listing = quotes[listing_id].listing
         assert listing is not None  # _check_quotes refused missing listings
         vendor_of[listing_id] = listing.vendor_id
-    size = hold_transaction_size(dates_by_listing, vendor_of)
+    size = hold_transaction_size(dates_by_listing, vendor_of, promotion=promotion)
     if size.items > TRANSACTION_MAX_ITEMS:
+        code = f", {size.promotion} for the promotion code" if size.promotion else ""
         raise ValidationError.for_fields({"items": (
             f"a booking is written as one transaction of at most {TRANSACTION_MAX_ITEMS} items; this "
             f"trip needs {size.items} ({size.dates} dates, {size.listings} listings, {size.vendors} "
-            f"vendors and {HOLD_OWN_ITEMS} for the booking itself): split the trip")})
+            f"vendors{code} and {HOLD_OWN_ITEMS} for the booking itself): split the trip")})
     return size
 
 
@@ -170,7 +180,10 @@ def _sold_out(shortages: list[tuple[int, str, str, int]]) -> SoldOut:
 
 
 def _new_booking(user: Principal, request: HoldRequest, wanted: list[WantedItem],
-                 quotes: dict[str, reservations.Quote], currency: str, now: float) -> Booking:
+                 quotes: dict[str, reservations.Quote], currency: str, now: float,
+                 promotion: promotions.Terms | None = None) -> Booking:
+    """The HELD booking; with `promotion`, its discount (422 PROMO_INVALID when the code does
+    not apply to this trip) shared among the items it applies to."""
     items, total = [], 0
     for w in wanted:
         quote = quotes[w.listing_id]
@@ -187,13 +200,22 @@ def _new_booking(user: Principal, request: HoldRequest, wanted: list[WantedItem]
             check_out=w.item.check_out.isoformat() if w.item.check_out else None,
             amount=amount, policy=PolicyAttribute(free_until_hours=listing.policy.free_until_hours,
                                                   refund_percent_after=listing.policy.refund_percent_after)))
+    discount = None
+    if promotion is not None:
+        discount = promotions.discount(
+            promotion, [promotions.Line(i.listing_id, i.vendor_id, i.kind, int(i.amount)) for i in items],
+            currency, now)
+        for item, share in zip(items, discount.shares):
+            item.discount = share or None
     created = domain.stamp(now)
     expires_at = int(now) + settings().hold_seconds
     contact = request.contact
     return Booking(
         domain.new_booking_id(), reference=domain.new_reference(), traveler_id=user.user_id,
         contact=ContactAttribute(email=contact.email, name=contact.name, phone=contact.phone),
-        contact_email=contact.email, status=domain.HELD, items=items, currency=currency, amount=total,
+        contact_email=contact.email, status=domain.HELD, items=items, currency=currency,
+        amount=total - (discount.amount if discount else 0),
+        promo_code=discount.code if discount else None, discount=discount.amount if discount else None,
         expires_at=expires_at, pending=domain.HELD, pending_until=expires_at, first_date=min(d for w in wanted for d in w.dates),
         created_at=created, updated_at=created,
         timeline=[TimelineEntryAttribute(at=created, status=domain.HELD, by="traveler")])
@@ -201,15 +223,20 @@ def _new_booking(user: Principal, request: HoldRequest, wanted: list[WantedItem]
 
 def _transaction(booking: Booking, wanted: list[WantedItem], quotes: dict[str, reservations.Quote],
                  key: str, request_hash: str, response: dict[str, Any], now: float,
-                 attempt: rate_limits.Attempt | None = None) -> LabelledTransaction:
+                 attempt: rate_limits.Attempt | None = None,
+                 promotion: promotions.Terms | None = None) -> LabelledTransaction:
     """The hold's one transaction; `hold_transaction_size` counts these items (keep them in step).
 
     `attempt`: the traveler's per-minute attempt counter rides along as one more item (see
     `_place_hold`); it is not in `hold_transaction_size`, which sizes the trip itself.
+    `promotion`: the code's two use counters (labels "promotion", "promotion-use").
     """
     t = LabelledTransaction()
     if attempt is not None:
         t.add(UPDATE, ("attempts",), attempt.add_to)
+    if promotion is not None:
+        for label, operation in promotion_usage.take(promotion, booking.traveler_id, now):
+            t.add(UPDATE, (label,), operation)
     for listing_id in {w.listing_id for w in wanted}:
         snapshot = quotes[listing_id].listing
         t.add(CHECK, ("listing", listing_id), lambda tx, s=snapshot: reservations.check_listing_unchanged(tx, s))
@@ -270,13 +297,13 @@ def place_hold(user: Principal, request: HoldRequest, idempotency_key: str,
 def _place_hold(user: Principal, request: HoldRequest, key: str, request_hash: str,
                 now: float, attempt: rate_limits.Attempt) -> "DomainBooking | idempotency.Replay":
     wanted = _wanted(request, earliest_today(datetime.fromtimestamp(now, tz=timezone.utc)))
-    if request.promo_code is not None:
-        raise PromoInvalid("This promotion code is not valid.", {"field": "promo_code"})
+    # Read once: the counters are checked exactly by the transaction, not by this read.
+    promotion = promotion_usage.load(request.promo_code) if request.promo_code is not None else None
     dates_by_listing = _dates_by_listing(wanted)
     for round_ in range(MAX_ATTEMPTS):
         quotes = reservations.quote(dates_by_listing)
         currency = _check_quotes(wanted, quotes)
-        size = _check_size(dates_by_listing, quotes)
+        size = _check_size(dates_by_listing, quotes, promotion is not None)
         # The attempt counter is one more item of the transaction, so a placed hold stays one
         # round trip. A trip already at DynamoDB's 100 items has no room for it: that (rare)
         # hold counts its attempt first, on its own, rather than shrinking the largest trip.
@@ -289,11 +316,11 @@ def _place_hold(user: Principal, request: HoldRequest, key: str, request_hash: s
                 if previous is None:
                     raise
                 return previous
-        booking = _new_booking(user, request, wanted, quotes, currency, now)
+        booking = _new_booking(user, request, wanted, quotes, currency, now, promotion)
         held = to_domain(booking)
         response = booking_view(held, user, now)
         failures = _transaction(booking, wanted, quotes, key, request_hash, response, now,
-                                attempt if in_transaction else None).commit()
+                                attempt if in_transaction else None, promotion).commit()
         if not failures:
             attempt.counted = True
             count("HoldsPlaced")
@@ -316,6 +343,13 @@ def _place_hold(user: Principal, request: HoldRequest, key: str, request_hash: s
             raise RateLimited(f"You already have {settings().max_active_holds} active holds; pay for or "
                               "cancel one first.", {"max_active_holds": settings().max_active_holds},
                               headers={"Retry-After": "60"})
+        if promotion is not None and promotion_usage.PROMOTION in labels:
+            # Its last use went to another hold, or it ended since it was read.
+            count("PromotionsRefused")
+            raise promotions.refused(promotion_usage.refusal_reason(promotion.code, now))
+        if promotion is not None and promotion_usage.TRAVELER_USE in labels:
+            count("PromotionsRefused")
+            raise promotions.refused(promotions.PER_TRAVELER_LIMIT)
         shortages, stale = [], False
         for f in failures:
             if f.label and f.label[0] == "day":

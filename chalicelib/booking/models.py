@@ -42,7 +42,8 @@ class BookedItemAttribute(MapAttribute[str, Any]):
     date = UnicodeAttribute(null=True)  # flight, event, service
     check_in = UnicodeAttribute(null=True)  # hotel
     check_out = UnicodeAttribute(null=True)
-    amount = NumberAttribute()
+    amount = NumberAttribute()  # the item's price: sum(unit_prices) * quantity
+    discount = NumberAttribute(null=True)  # its share of a promotion's discount (paid: amount - this)
     policy = PolicyAttribute()  # the listing's cancellation policy when the booking was made
 
 
@@ -104,7 +105,9 @@ class Booking(Model):
     status = UnicodeAttribute()
     items = ListAttribute(of=BookedItemAttribute)
     currency = UnicodeAttribute()
-    amount = NumberAttribute()
+    amount = NumberAttribute()  # what is charged: the items' amounts less `discount`
+    promo_code = UnicodeAttribute(null=True)  # the promotion code used (upper case)
+    discount = NumberAttribute(null=True)  # what the promotion took off
     authorized_amount = NumberAttribute(default=0)
     captured_amount = NumberAttribute(default=0)
     refunded_amount = NumberAttribute(default=0)

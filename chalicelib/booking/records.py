@@ -16,7 +16,8 @@ def to_domain(record: BookingRecord) -> domain.Booking:
             quantity=int(item.quantity), dates=tuple(item.dates), unit_prices=tuple(int(p) for p in item.unit_prices),
             amount=int(item.amount),
             policy=CancellationPolicy(int(item.policy.free_until_hours), int(item.policy.refund_percent_after)),
-            date=item.date, check_in=item.check_in, check_out=item.check_out) for item in record.items),
+            date=item.date, check_in=item.check_in, check_out=item.check_out,
+            discount=int(item.discount or 0)) for item in record.items),
         currency=record.currency, amount=int(record.amount), expires_at=int(record.expires_at),
         first_date=record.first_date, created_at=record.created_at, updated_at=record.updated_at,
         authorized_amount=int(record.authorized_amount or 0), captured_amount=int(record.captured_amount or 0),
@@ -30,7 +31,8 @@ def to_domain(record: BookingRecord) -> domain.Booking:
         refund_room=int(record.refund_room or 0), refunds_in_flight=frozenset(record.refunds_in_flight or ()),
         timeline=tuple(domain.TimelineEntry(e.at, e.status, e.event, e.by, e.note,
                                             None if e.amount is None else int(e.amount)) for e in record.timeline),
-        notified=tuple(record.notified or ()), event_seq=int(record.event_seq or 0))
+        notified=tuple(record.notified or ()), event_seq=int(record.event_seq or 0),
+        promo_code=record.promo_code, discount=int(record.discount or 0))
 
 
 def load(booking_id: str) -> domain.Booking | None:

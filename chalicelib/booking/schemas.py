@@ -40,7 +40,9 @@ class ContactIn(Input):
 class HoldRequest(Input):
     items: list[HoldItemIn] = Field(min_length=1, max_length=10)
     contact: ContactIn
-    promo_code: str | None = Field(default=None, min_length=1, max_length=40)
+    promo_code: str | None = Field(default=None, min_length=1, max_length=40,
+                                   description="A promotion code (any case); refused with 422 PROMO_INVALID "
+                                               "and its reason")
 
 
 class PaymentRequest(Input):
@@ -88,8 +90,15 @@ class BookingItemOut(Output):
     date: str | None = None
     check_in: str | None = None
     check_out: str | None = None
-    amount: Money
+    amount: Money = Field(description="The item's price")
+    discount: Money | None = Field(default=None, description="The item's share of the booking's promotion "
+                                                             "discount: it is paid `amount` less this")
     cancellation_policy: Policy
+
+
+class DiscountOut(Output):
+    code: str = Field(description="The promotion code, in upper case")
+    amount: Money = Field(description="Taken off the items' total; `amount` of the booking is what is charged")
 
 
 class ContactOut(Output):
@@ -113,7 +122,8 @@ class BookingOut(Output):
     status: str
     items: list[BookingItemOut]
     contact: ContactOut
-    amount: Money
+    amount: Money = Field(description="What is charged: the items' amounts less `discount`")
+    discount: DiscountOut | None = Field(default=None, description="When a promotion code was used")
     captured_amount: Money
     refunded_amount: Money
     expires_at: str | None = Field(default=None, description="While HELD: when the hold lapses")
@@ -132,7 +142,7 @@ class VendorBookingOut(Output):
     reference: str
     status: str
     items: list[BookingItemOut] = Field(description="This vendor's items only")
-    amount: Money = Field(description="The sum of this vendor's items")
+    amount: Money = Field(description="What this vendor's items are paid (less their shares of a promotion)")
     contact: ContactOut | None = Field(default=None, description="Once the booking is paid for")
     created_at: str
 

@@ -15,11 +15,13 @@ _MODULE_OF = {
     "process_cancellation": "cancellation", "confirm_booking": "confirmation", "find_bookings": "queries",
     "get_booking": "queries", "list_my_bookings": "queries", "list_vendor_bookings": "queries", "pay": "payment",
     "place_hold": "holds", "refund": "refunds", "release_expired_holds": "expiry",
+    "confirmed_bookings_of_listing": "reviewable", "require_confirmed": "reviewable",
 }
 
 __all__ = ["booking_audit", "cancel", "cancellation_quote", "confirm_booking", "find_bookings", "get_booking",
            "list_my_bookings", "list_vendor_bookings", "pay", "place_hold", "process_cancellation", "refund",
            "release_expired_holds"]
+__all__ += ["confirmed_bookings_of_listing", "require_confirmed"]
 
 if TYPE_CHECKING:
     from .audit import booking_audit
@@ -30,6 +32,14 @@ if TYPE_CHECKING:
     from .payment import pay
     from .queries import find_bookings, get_booking, list_my_bookings, list_vendor_bookings
     from .refunds import refund
+    from .reviewable import confirmed_bookings_of_listing, require_confirmed
+
+
+def read_booking(booking_id: str) -> Any:
+    """A booking by id (a `domain.Booking`, or None) for another context's worker, which acts
+    for the service rather than for a viewer (recommendations counts confirmed bookings)."""
+    from .records import load
+    return load(booking_id) if isinstance(booking_id, str) and booking_id else None
 
 
 def __getattr__(name: str) -> Any:

@@ -32,6 +32,8 @@ def _items(booking: Booking, vendor_id: str | None = None) -> list[dict[str, Any
                                  "cancellation_policy": {
                                      "free_until_hours": int(item.policy.free_until_hours),
                                      "refund_percent_after": int(item.policy.refund_percent_after)}}
+        if item.discount:
+            shown["discount"] = money(item.discount, currency)  # its share of the promotion's
         if item.date:
             shown["date"] = item.date
         else:
@@ -45,10 +47,12 @@ def _items(booking: Booking, vendor_id: str | None = None) -> list[dict[str, Any
 def vendor_view(booking: Booking, vendor_id: str, now: float | None = None) -> dict[str, Any]:
     """A booking as one of its vendors sees it: only that vendor's items and their amount."""
     items = _items(booking, vendor_id)
+    # What the vendor's items are paid: their prices less their shares of a promotion.
+    paid = sum(item.paid for item in booking.items if item.vendor_id == vendor_id)
     view: dict[str, Any] = {
         "booking_id": booking.booking_id, "reference": booking.reference,
         "status": booking.effective_status(clock.now() if now is None else now),
-        "items": items, "amount": money(sum(i["amount"]["amount"] for i in items), booking.currency),
+        "items": items, "amount": money(paid, booking.currency),
         "created_at": booking.created_at}
     # A vendor learns who is coming once the booking is paid for, not from a lapsed or cancelled
     # hold (webhooks push this view to the vendor's own server).
@@ -87,6 +91,8 @@ def booking_view(booking: Booking, viewer: Principal | None = None, now: float |
             started=domain.has_started(booking.first_date, datetime.fromtimestamp(now, tz=timezone.utc))),
         "timeline": timeline, "created_at": booking.created_at,
     }
+    if booking.promo_code is not None:
+        view["discount"] = {"code": booking.promo_code, "amount": money(booking.discount, currency)}
     if status == domain.HELD:
         view["expires_at"] = iso(booking.expires_at)
     if status == domain.CANCELLING and booking.refund_quote is not None:

@@ -51,10 +51,12 @@ CapacityBelowCommitted = _error(409, "CAPACITY_BELOW_COMMITTED")
 RefundExceedsCaptured = _error(409, "REFUND_EXCEEDS_CAPTURED")
 RequestInProgress = _error(409, "REQUEST_IN_PROGRESS")
 AlreadyReviewed = _error(409, "ALREADY_REVIEWED")
+AlreadyReplied = _error(409, "ALREADY_REPLIED")
 PayloadTooLarge = _error(413, "PAYLOAD_TOO_LARGE")
 UnsupportedMediaType = _error(415, "UNSUPPORTED_MEDIA_TYPE")
 IdempotencyKeyReused = _error(422, "IDEMPOTENCY_KEY_REUSED")
 PromoInvalid = _error(422, "PROMO_INVALID")
+PromoCodeTaken = _error(409, "PROMO_CODE_TAKEN")
 RateLimited = _error(429, "RATE_LIMITED")
 ServiceUnavailable = _error(503, "SERVICE_UNAVAILABLE")
 InternalError = _error(500, "INTERNAL_ERROR")
@@ -97,8 +99,8 @@ def is_transient(exc: BaseException | None) -> bool:
 ALL_ERRORS: tuple[type[ApiError], ...] = (
     ValidationError, RawCardNumber, Unauthenticated, PaymentDeclined, Forbidden, NotFound,
     MethodNotAllowed, SoldOut, InvalidState, HoldExpired, CapacityBelowCommitted,
-    RefundExceedsCaptured, RequestInProgress, AlreadyReviewed, PayloadTooLarge, UnsupportedMediaType,
-    IdempotencyKeyReused, PromoInvalid, RateLimited, ServiceUnavailable, InternalError,
+    RefundExceedsCaptured, RequestInProgress, AlreadyReviewed, AlreadyReplied, PayloadTooLarge, UnsupportedMediaType,
+    IdempotencyKeyReused, PromoInvalid, PromoCodeTaken, RateLimited, ServiceUnavailable, InternalError,
 )
 
 

@@ -15,8 +15,10 @@ CONFIRMATIONS = "confirmations"
 CANCELLATIONS = "cancellations"
 NOTIFICATIONS = "notifications"
 WEBHOOKS = "webhooks"  # vendor webhook deliveries (notify.delivery); its DLQ holds the given-up events
+WAITLIST = "waitlist"  # units came free on (listing, dates): offer them to the waitlist (waitlist.workers)
+RECOMMENDATIONS = "recommendations"  # a booking was confirmed: count it in the co-bookings
 
-ALL_QUEUES = (CONFIRMATIONS, CANCELLATIONS, NOTIFICATIONS, WEBHOOKS)
+ALL_QUEUES = (CONFIRMATIONS, CANCELLATIONS, NOTIFICATIONS, WEBHOOKS, WAITLIST, RECOMMENDATIONS)
 MAX_RECEIVE_COUNT = 5
 VISIBILITY_TIMEOUT_SECONDS = 30
 

@@ -105,6 +105,11 @@ def set_availability(listing: Listing, settings: dict[date, DaySetting]) -> int:
                                 "read the calendar and try again.") from None
     finally:
         _release_lease(listing.listing_id, token)
+    # Written: list the listing's places as on sale that far (never raises; see place_index).
+    from . import place_index  # here, not at the top: search imports this module, not the index
+    place_index.after_availability(listing, settings)
+    from ..waitlist import signals  # after the commit: raised capacity may serve the waitlist
+    signals.units_freed({listing.listing_id: [c.date.isoformat() for c in others if c.delta > 0]})
     return len(settings)
 
 

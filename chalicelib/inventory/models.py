@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pynamodb.attributes import MapAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.attributes import MapAttribute, NumberAttribute, TTLAttribute, UnicodeAttribute
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection, KeysOnlyProjection
@@ -209,5 +209,39 @@ def rating_actions(listing_id: str, rating_sum: float, rating_count: int) -> lis
             Listing.rating_rank.set(domain.rating_rank(rating_sum, rating_count, listing_id))]
 
 
+class PlaceEntry(Model):
+    """Autocomplete of places (`GET /places`, inventory.place_index): one item per (term, place).
+
+    A query for a prefix is one Query: hash = the prefix's first character, range begins_with
+    the prefix. Terms are normalized (inventory.places.normalize), so partitions are few and
+    fixed (letters and digits) and keys never carry a `#` of their own. Every item of a place
+    repeats what the answer shows, so no second read is needed.
+    """
+
+    class Meta:
+        table_name = table_name("places")
+        billing_mode = "PAY_PER_REQUEST"
+
+    initial = UnicodeAttribute(hash_key=True)  # the term's first character
+    term_code = UnicodeAttribute(range_key=True)  # `<term>#<code>`: "paris charles de gaulle#CDG"
+    code = UnicodeAttribute()
+    type = UnicodeAttribute()  # city | airport
+    name = UnicodeAttribute()
+    city = UnicodeAttribute()
+    country = UnicodeAttribute(null=True)
+    # The last date (YYYY-MM-DD) each kind was put on sale here; only ever moved later, by
+    # conditional updates. Top-level attributes rather than a map, so that one UpdateItem both
+    # creates a missing item and extends an existing one (a map's member cannot be SET on an
+    # item that has no map yet).
+    until_flight = UnicodeAttribute(null=True)
+    until_hotel = UnicodeAttribute(null=True)
+    until_event = UnicodeAttribute(null=True)
+    until_service = UnicodeAttribute(null=True)
+    # DynamoDB deletes an entry some days after its latest until_* date (place_index.expiry):
+    # past entries are filtered out of answers anyway, but while kept they cost reads, so the
+    # table holds only what is on sale or recently was. Only ever moved later, like the dates.
+    expires_at = TTLAttribute(null=True)
+
+
 def all_models() -> list[type[Model]]:
-    return [Vendor, Listing, AvailabilityDay]
+    return [Vendor, Listing, AvailabilityDay, PlaceEntry]

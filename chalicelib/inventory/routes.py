@@ -10,14 +10,16 @@ from ..core.lazy import lazy_models, lazy_module
 from . import faq
 
 if TYPE_CHECKING:
-    from .schemas import (AvailabilityOut, Faq, ListingOut, ListingPage, SearchPage, Updated, VendorOut,
-                          VendorPage)
+    from .schemas import (AvailabilityOut, Faq, ListingOut, ListingPage, PlacesOut, SearchPage, Updated,
+                          VendorOut, VendorPage)
 
 bp = Blueprint(__name__)
 # Loaded by the first request that needs them (PynamoDB, botocore, pydantic): see core.lazy.
 service = lazy_module(__package__ + ".service")
 shapes = lazy_module(__package__ + ".shapes")
 search_rules = lazy_module(__package__ + ".search_rules")
+searches = lazy_module("chalicelib.recommendations.searches")
+place_index = lazy_module(__package__ + ".place_index")
 schemas = lazy_models(__package__ + ".schemas")
 VENDORS = ("vendors",)
 ADMINS = ("admins",)
@@ -34,8 +36,21 @@ def search(call: Call) -> SearchPage:
                                        check_out=q.check_out, max_price=q.max_price, currency=q.currency,
                                        sort=q.sort)
     offers, next_cursor = service.search(params, limit=q.limit, cursor=q.cursor)
+    if q.cursor is None and call.headers.get("authorization"):
+        # A signed-in traveler's first page: where they look feeds their recommendations.
+        # Anonymous searches skip this (no token check, no write); it never fails a search.
+        searches.note(call.headers, q.kind, q.city, q.destination)
     return schemas.SearchPage(results=[shapes.search_result(o, params) for o in offers],
                               next_cursor=next_cursor)
+
+
+@endpoint(bp, "GET", "/places", query=schemas.PlacesQuery, response=schemas.PlacesOut, tag="catalog",
+          summary="Places with something on sale, by code or name prefix (search-box autocomplete)")
+def find_places(call: Call) -> PlacesOut:
+    found = place_index.find(call.query.q, limit=call.query.limit)
+    return schemas.PlacesOut(places=[
+        schemas.PlaceOut(code=f.place.code, type=f.place.type, name=f.place.name, city=f.place.city,
+                         country=f.place.country, kinds=list(f.kinds)) for f in found])
 
 
 @endpoint(bp, "GET", "/listings/{listing_id}", response=schemas.ListingOut, tag="catalog",

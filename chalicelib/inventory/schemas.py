@@ -12,7 +12,7 @@ from pydantic import ValidationError as PydanticValidationError
 from ..core.errors import ValidationError, from_pydantic
 from ..core.pagination import Cursor, Limit, Page, PageQuery  # noqa: F401 (PageQuery re-exported)
 from ..core.schemas import Email, Input, IsoDate, Money, Output, Policy, Query  # noqa: F401 (re-exported)
-from . import domain
+from . import domain, places
 
 
 def _upper(value: Any) -> Any:
@@ -319,6 +319,40 @@ class SearchResult(Output):
 
 class SearchPage(Page):
     results: list[SearchResult]
+
+
+# --- places -----------------------------------------------------------------------------------
+
+def _findable(value: str) -> str:
+    if not places.normalize(value):
+        raise ValueError("must contain a letter or a digit")
+    return value
+
+
+class PlacesQuery(Query):
+    q: Annotated[str, Field(min_length=1, max_length=50,
+                            description="Start of an IATA code or a name; any case, accents optional"),
+                 AfterValidator(_findable)]
+    limit: int = Field(default=10, ge=1, le=50, description="Places to return, 1-50")
+
+
+class PlaceOut(Output):
+    code: str = Field(description="IATA city or airport code, as search takes it")
+    type: Literal["city", "airport"]
+    name: str
+    city: str = Field(description="The city's name (a city's own name)")
+    country: str | None = Field(default=None, description="ISO 3166-1 alpha-2; null if unknown")
+    kinds: list[Kind] = Field(description="What is on sale there")
+
+    @model_serializer(mode="wrap")
+    def _keep_country(self, handler: Any):  # type: ignore[no-untyped-def]
+        data = handler(self)
+        data.setdefault("country", self.country)  # every place has the key, null when unknown
+        return data
+
+
+class PlacesOut(Output):
+    places: list[PlaceOut]
 
 
 # --- FAQ, vendors -----------------------------------------------------------------------------

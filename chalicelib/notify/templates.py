@@ -246,3 +246,51 @@ def render_support_email(event: str, case: dict[str, Any],
         "</body></html>"
     )
     return subject, text, markup
+
+
+# --- weekly recommendations ---------------------------------------------------------------------
+
+
+def _pick_lines(pick: dict[str, Any]) -> tuple[str, list[str]]:
+    """A recommendation's title line and its details. `pick`: title, kind, place, price (money),
+    dated (the price of the dates shown, else a starting price), date | check_in + check_out."""
+    price = format_money(pick["price"])
+    title = f"{pick['title']}: {price}" if pick.get("dated") else f"{pick['title']}: from {price}"
+    details = [f"{str(pick.get('kind') or '').capitalize()} in {pick.get('place') or ''}".strip()]
+    if pick.get("check_in") and pick.get("check_out"):
+        details.append(f"Check-in {format_date(pick['check_in'])}, check-out {format_date(pick['check_out'])}")
+    elif pick.get("date"):
+        details.append(f"Date: {format_date(pick['date'])}")
+    return title, details
+
+
+def render_picks_email(name: str, picks: list[dict[str, Any]]) -> tuple[str, str, str]:
+    """(subject, text, html) of a traveler's weekly top picks. Titles are the vendors' text:
+    escaped in the HTML like everything a user wrote."""
+    if not picks:
+        raise ValueError("a picks email needs at least one pick")
+    name = str(name or "").strip()
+    subject = "Your picks for this week"
+    intro = "Chosen from your trips and from what travelers like you booked."
+    closing = ("Prices and availability change quickly: book from the app. To stop these emails, turn "
+               "them off in your preferences.")
+    drawn = [_pick_lines(p) for p in picks]
+    lines = [f"Hello {name}," if name else "Hello,", "", intro, ""]
+    for title, details in drawn:
+        lines.append(f"- {title}")
+        lines.extend(f"  {detail}" for detail in details)
+    lines += ["", closing, "", "Itinera"]
+    text = "\n".join(lines) + "\n"
+
+    e = html.escape
+    items = "".join(f"<li><strong>{e(title)}</strong>" + "".join(f"<br>{e(d)}" for d in details) + "</li>"
+                    for title, details in drawn)
+    markup = (
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        f"<title>{e(subject)}</title></head>"
+        '<body style="font-family: sans-serif; line-height: 1.5">'
+        f"<p>{e(f'Hello {name},' if name else 'Hello,')}</p><p>{e(intro)}</p>"
+        f"<ul>{items}</ul><p>{e(closing)}</p><p>Itinera</p>"
+        "</body></html>"
+    )
+    return subject, text, markup

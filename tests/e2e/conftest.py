@@ -69,6 +69,7 @@ def start_stack(extra_env: dict[str, str] | None = None, timeout: float = 120, a
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("AWS_", "ITINERA_", "PYTEST_"))}
     env.update({"ITINERA_AWS_PORT": str(aws_port), "ITINERA_API_PORT": str(api_port),
+                "ITINERA_DEMO_EXPERIENCE": "false",  # tools.stack: the demo guests' trips are not needed here
                 "PYTHONUNBUFFERED": "1", **(extra_env or {})})
     process = subprocess.Popen([sys.executable, "-m", "tools.stack", *args], cwd=ROOT, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

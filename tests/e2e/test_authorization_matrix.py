@@ -35,7 +35,7 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
-from tests.e2e.test_booking_e2e import TIMEOUT, create_listing, day
+from tests.e2e.test_booking_e2e import TIMEOUT, create_listing, day, wait_for_status
 
 # --- callers ----------------------------------------------------------------------------------
 
@@ -86,6 +86,14 @@ class World:
     holder: dict[str, str]  # a third traveler whose fresh holds staff cancel
     admin: dict[str, str] = field(default_factory=dict)
     case_id: str = ""  # the traveler's open support case: reads, messages and refused writes aim at it
+    # Reviews: two confirmed stays of the listing that began today; the first is reviewed (the
+    # vendor answers that review), the second is the one the traveler's review cell reviews.
+    stays: tuple[str, str] = ("", "")
+    review_id: str = ""
+    # The waitlist: a listing sold out on day(12) (its one unit held by a traveler of its own),
+    # and the traveler's entry in line for day(13), which the traveler's DELETE cell leaves.
+    sold_out: str = ""
+    entry_id: str = ""
 
     def hold(self, headers: dict[str, str]) -> str:
         response = self.stack.http.post(
@@ -202,12 +210,42 @@ def world(stack) -> Iterator[World]:
               stack.auth(holder_email, PASSWORD))
     w.booking_id = w.hold(headers["traveler"])
     w.case_id = w.open_case()
+    w.stays = (_stay(w), _stay(w))
+    w.review_id = _post(stack, f"/listings/{listing_id}/reviews", headers["traveler"],
+                        {"rating": 5, "comment": "Matrix", "booking_id": w.stays[0]})["review_id"]
+    w.sold_out = create_listing(stack, headers["vendor"], kind="event", capacity=1, price=2000, city="LIS")
+    blocker = stack.auth(_signup(stack, "blocker"), PASSWORD)
+    for date in (day(12), day(13)):
+        _post(stack, "/holds", {**blocker, "Idempotency-Key": uuid.uuid4().hex}, {
+            "items": [{"listing_id": w.sold_out, "quantity": 1, "date": date}],
+            "contact": {"email": "blocker@example.com", "name": "Matrix Blocker"}})
+    w.entry_id = _post(stack, f"/listings/{w.sold_out}/waitlist", headers["traveler"],
+                       {"date": day(13), "quantity": 1})["entry_id"]
     yield w
     # The demo vendors' webhooks go with the module: later modules' bookings announce nothing.
     for caller in VENDORS:
         found = stack.http.get(stack.url("/vendor/webhook"), headers=headers[caller], timeout=TIMEOUT)
         if found.status_code == 200 and found.json()["url"] == WEBHOOK_URL:
             stack.http.delete(stack.url("/vendor/webhook"), headers=headers[caller], timeout=TIMEOUT)
+
+
+def _post(stack, path: str, headers: dict[str, str], body: Any) -> dict[str, Any]:
+    response = stack.http.post(stack.url(path), headers=headers, json=body, timeout=TIMEOUT)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def _stay(w: World) -> str:
+    """A confirmed booking of the traveler's of the listing, for today: reviewable at once."""
+    traveler = w.headers["traveler"]
+    booking_id = _post(w.stack, "/holds", {**traveler, "Idempotency-Key": uuid.uuid4().hex}, {
+        "items": [{"listing_id": w.listing_id, "quantity": 1, "date": day(0)}],
+        "contact": {"email": "matrix@example.com", "name": "Matrix Traveler"}})["booking_id"]
+    paid = w.stack.http.post(w.stack.url(f"/bookings/{booking_id}/payment"), json={"payment_method": "tok_visa"},
+                             headers={**traveler, "Idempotency-Key": uuid.uuid4().hex}, timeout=TIMEOUT)
+    assert paid.status_code == 202, paid.text
+    wait_for_status(w.stack, booking_id, traveler, "CONFIRMED")
+    return booking_id
 
 
 # --- requests ---------------------------------------------------------------------------------
@@ -289,6 +327,13 @@ def _replay_since() -> dict[str, str]:
 
 def _hold_cell(w: World, caller: str) -> Req:
     return Req("/holds", hold_body(w.listing_id), None, idem())
+
+
+def _promotion_cell(path: str) -> Build:
+    """A new code of the caller's own each time (codes are unique)."""
+    return lambda w, caller: Req(path, {"code": f"MX{uuid.uuid4().hex[:10].upper()}", "percent_off": 10,
+                                        "valid_from": "2020-01-01T00:00:00Z", "valid_to": "2099-01-01T00:00:00Z",
+                                        "max_uses": 5, "max_uses_per_traveler": 1})
 
 
 def _new_vendor_cell(w: World, caller: str) -> Req:
@@ -388,6 +433,29 @@ ROWS: tuple[Row, ...] = (
     Row("POST", "/vendor/webhook/replay", only({"vendor": 202, "other vendor": 202}),
         _webhook("/vendor/webhook/replay", _replay_since)),
     # --- administrators ---
+    # --- issue 13: places, reviews, promotions, the waitlist, recommendations ---
+    Row("GET", "/places", everyone(200), fixed("/places", q="lis")),
+    Row("GET", "/listings/{listing_id}/reviews", everyone(200), _listing("/reviews")),
+    Row("POST", "/listings/{listing_id}/reviews", only({"traveler": 201, "other traveler": 404}),
+        lambda w, c: Req(f"/listings/{w.listing_id}/reviews", {"rating": 4, "comment": "Matrix",
+                                                               "booking_id": w.stays[1]}),
+        note="another traveler naming the traveler's booking: not found (existence is not revealed)"),
+    Row("POST", "/vendor/listings/{listing_id}/reviews/{review_id}/reply", only({"vendor": 201, "other vendor": 404}),
+        lambda w, c: Req(f"/vendor/listings/{w.listing_id}/reviews/{w.review_id}/reply", {"body": "Thank you"})),
+    Row("POST", "/vendor/promotions", only({"vendor": 201, "other vendor": 201}),
+        _promotion_cell("/vendor/promotions")),
+    Row("GET", "/vendor/promotions", only({"vendor": 200, "other vendor": 200}), fixed("/vendor/promotions")),
+    Row("POST", "/admin/promotions", only({"admin": 201}), _promotion_cell("/admin/promotions")),
+    Row("GET", "/admin/promotions", only({"admin": 200}), fixed("/admin/promotions")),
+    Row("POST", "/listings/{listing_id}/waitlist", only({"traveler": 201, "other traveler": 201}),
+        lambda w, c: Req(f"/listings/{w.sold_out}/waitlist", {"date": day(12), "quantity": 1})),
+    Row("GET", "/me/waitlist", only({"traveler": 200, "other traveler": 200}), fixed("/me/waitlist")),
+    Row("DELETE", "/me/waitlist/{entry_id}", only({"traveler": 204, "other traveler": 404}),
+        lambda w, c: Req(f"/me/waitlist/{w.entry_id}")),
+    Row("GET", "/me/recommendations", only({"traveler": 200, "other traveler": 200}), fixed("/me/recommendations")),
+    Row("GET", "/me/preferences", only({"traveler": 200, "other traveler": 200}), fixed("/me/preferences")),
+    Row("PUT", "/me/preferences", only({"traveler": 200, "other traveler": 200}),
+        fixed("/me/preferences", {"recommendation_emails": False})),
     Row("POST", "/admin/vendors", only({"admin": 201}), _new_vendor_cell),
     Row("GET", "/admin/vendors", only({"admin": 200}), fixed("/admin/vendors")),
 )

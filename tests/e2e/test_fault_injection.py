@@ -1,6 +1,6 @@
 """The short fault-injection run (`make chaos` is the long one): a fixed seed, 250
-operations under injected faults (vendor webhooks to misbehaving receivers among them), and
-every invariant of DESIGN.md "Testing" checked at the end.
+operations under injected faults (vendor webhooks to misbehaving receivers among them, holds
+with promotion codes, waitlists), and every invariant of DESIGN.md "Testing" checked at the end.
 It fails on any violation and its report names the seed to replay it."""
 from __future__ import annotations
 
@@ -29,3 +29,13 @@ def test_short_fault_injection_run_breaks_no_invariant():
     assert delivered and int(delivered.group(1)) > 0, "the run delivered no vendor webhook"
     assert re.search(r"^  webhook: every delivered event was received, verified, as stored +\d+ +0$", run.stdout,
                      re.MULTILINE), "the webhook deliveries were not audited"
+    # Holds carried promotion codes, whose use counts were audited against the bookings.
+    asked = re.search(r"^  holds asked with a code +(\d+)$", run.stdout, re.MULTILINE)
+    assert asked and int(asked.group(1)) > 0, "no hold carried a promotion code"
+    assert re.search(r"^  promotion: uses = bookings keeping the code +[1-9]\d* +0$", run.stdout, re.MULTILINE), \
+        "the promotions' use counts were not audited"
+    # Travelers joined waitlists, and the entries were audited against the bookings.
+    joined = re.search(r"^    joined \(201\) +(\d+)$", run.stdout, re.MULTILINE)
+    assert joined and int(joined.group(1)) > 0, "no traveler joined a waitlist"
+    assert re.search(r"^  waitlist: no entry left OFFERING +[1-9]\d* +0$", run.stdout, re.MULTILINE), \
+        "the waitlist entries were not audited"

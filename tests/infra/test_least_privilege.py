@@ -43,6 +43,29 @@ NOT_EXERCISED: dict[tuple[str, str, str], str] = {
     ("send_notifications", SEND_EMAIL, "ses-identity:itinera.example"):
         "SES authorizes a send against the domain's identity when the domain, not the address, "
         "is verified (the usual production setup); the emulator verifies the address",
+    ("match_waitlist", GET, "table:IdempotencyTable"):
+        "an offer whose hold is refused (its units taken meanwhile) reads the entry's first answer, as "
+        "POST /holds does for a refused request (holds.place_hold); a race no flow here stages",
+    ("sweep_waitlist", GET, "table:IdempotencyTable"):
+        "as match_waitlist: the sweep offers through the same code",
+    ("match_waitlist", GET, "table:WaitlistTable"):
+        "an entry whose claim fails because it moved after the line was read (the waiting index lags "
+        "behind its table on DynamoDB; the emulator's indexes never lag) is read to see whether it "
+        "still takes units",
+    ("sweep_waitlist", GET, "table:WaitlistTable"):
+        "as match_waitlist: the sweep offers through the same code",
+    ("api_handler", "dynamodb:BatchGetItem", "table:RecoHistoryTable"):
+        "a shortlisted listing the traveler booked longer ago than their recent history read: its "
+        "booked dates are read by key (recommendations.history); the flows' travelers have few",
+    ("email_recommendations", "dynamodb:BatchGetItem", "table:RecoHistoryTable"):
+        "as api_handler: the weekly picks are read the same way",
+    ("match_waitlist", GET, "table:BookingsTable"):
+        "a replayed offer (its hold placed, the entry not yet marked) reads the booking to see whether "
+        "it lapsed meanwhile; a crash no flow here stages",
+    ("sweep_waitlist", GET, "table:BookingsTable"):
+        "as match_waitlist: the sweep offers through the same code",
+    ("email_recommendations", SEND_EMAIL, "ses-identity:itinera.example"):
+        "as send_notifications: SES checks the domain's identity when the domain is verified",
     ("sweep_bookings", GET, "table:IdempotencyTable"):
         "a refund the sweeper resumes while the agent's retry records it first: the sweeper then "
         "reads the stored answer (refunds._record / _release); a race no flow here stages",
@@ -309,6 +332,9 @@ def work(stack: Stack, function: str, queue: str, batch: int = 10) -> int:
     return len(records)
 
 
+# The vendor's promotion code the flows' holds use (those that end unconfirmed give it back).
+PROMO = "LP-HOTEL"
+
 # The webhook worker's batch size (app.py): a few vendor POSTs per invocation.
 WEBHOOK_BATCH = 2
 
@@ -320,10 +346,11 @@ def deliver(stack: Stack) -> int:
 
 
 def work_all(stack: Stack) -> None:
-    from chalicelib.core.queues import CANCELLATIONS, CONFIRMATIONS, NOTIFICATIONS
+    from chalicelib.core.queues import CANCELLATIONS, CONFIRMATIONS, NOTIFICATIONS, RECOMMENDATIONS
 
     work(stack, "confirm_bookings", CONFIRMATIONS)
     work(stack, "cancel_bookings", CANCELLATIONS)
+    work(stack, "count_cobookings", RECOMMENDATIONS)
     assert work(stack, "send_notifications", NOTIFICATIONS)
     assert deliver(stack)  # every booking change above has its vendor's events
 
@@ -360,8 +387,11 @@ class Flows:
         self.operations_and_identity()
         self.vendor_onboarding()
         self.catalog()
+        self.promotions()
         self.vendor_webhook()
         refunded = self.bookings()
+        self.reviews_and_recommendations()
+        self.waitlist()
         self.agents_desk(refunded)
         self.support(refunded)
         self.sweeper()
@@ -369,11 +399,14 @@ class Flows:
 
     # -- helpers
 
-    def hold(self, token: str, offset: int, email: str = "tessa@example.com", headers: dict | None = None) -> str:
+    def hold(self, token: str, offset: int, email: str = "tessa@example.com", headers: dict | None = None,
+             promo_code: str | None = None) -> str:
         from tests.integration.booking_helpers import day, hold_body, key
 
         body = hold_body({"listing_id": self.hotel, "quantity": 1, "check_in": day(offset),
                           "check_out": day(offset + 1)}, email=email)
+        if promo_code:
+            body["promo_code"] = promo_code
         return ok(self.api.post("/holds", body, token=token, headers=headers or key()), 201)["booking_id"]
 
     def pay(self, token: str, booking_id: str, method: str = "tok_visa", status: int = 202):
@@ -410,6 +443,7 @@ class Flows:
         lena = ok(api.post("/auth/login", {"email": "lena@example.com", "password": "Sunny-days-9"}))
         ok(api.post("/auth/refresh", {"refresh_token": lena["refresh_token"]}))
         ok(api.get("/me", token=lena["id_token"]))
+        self.tokens["lena"] = lena["id_token"]  # a third traveler (the waitlist)
         self.setup.create_user_with_temporary_password("nova@example.com", "Temp-pass-9")
         ok(api.post("/auth/new-password", {"email": "nova@example.com", "temporary_password": "Temp-pass-9",
                                            "new_password": "Brand-new-9"}))
@@ -450,6 +484,83 @@ class Flows:
         ok(api.get(f"/listings/{self.hotel}"))
         ok(api.get(f"/listings/{self.hotel}/availability?from={day(0)}&to={day(9)}"))
 
+    def promotions(self) -> None:
+        """A vendor's code for its hotel and an admin's for a kind, listed a page at a time; the
+        code's uses are counted by the holds below and given back by whatever ends them."""
+        api, vendor, admin = self.api, self.tokens["vendor"], self.tokens["admin"]
+        window = {"valid_from": "2020-01-01T00:00:00Z", "valid_to": "2099-01-01T00:00:00Z"}
+        ok(api.post("/vendor/promotions", {"code": PROMO, "percent_off": 10, "max_uses": 50,
+                                           "max_uses_per_traveler": 10, "listing_id": self.hotel, **window},
+                    token=vendor), 201)
+        ok(api.post("/vendor/promotions", {"code": "LP-SECOND", "percent_off": 5, "max_uses": 5,
+                                           "max_uses_per_traveler": 1, **window}, token=vendor), 201)
+        page = ok(api.get("/vendor/promotions?limit=1", token=vendor))
+        ok(api.get(f"/vendor/promotions?limit=1&cursor={page['next_cursor']}", token=vendor))
+        ok(api.post("/admin/promotions", {"code": "LP-EVENTS", "amount_off": 500, "currency": "EUR",
+                                          "max_uses": 5, "max_uses_per_traveler": 1, "kind": "event", **window},
+                    token=admin), 201)
+        ok(api.get("/admin/promotions", token=admin))
+
+    def reviews_and_recommendations(self) -> None:
+        """Places autocomplete; a stay that has begun is reviewed and the vendor answers; the
+        confirmed bookings were counted (their worker ran), so a traveler gets picks; a signed-in
+        search records its place; the weekly picks go to the traveler who opted in."""
+        from tests.integration.booking_helpers import day
+
+        api, traveler, vendor = self.api, self.tokens["traveler"], self.tokens["vendor"]
+        assert ok(api.get("/places?q=par"))["places"], "the hotel's availability put Paris on sale"
+        from tests.integration.booking_helpers import hold_body, key, make_listing
+
+        show = make_listing(api, vendor, kind="event", capacity=5, price=3000, days=3)
+        tonight = ok(api.post("/holds", hold_body(
+            {"listing_id": self.hotel, "quantity": 1, "check_in": day(0), "check_out": day(1)},
+            {"listing_id": show, "quantity": 1, "date": day(0)}), token=traveler, headers=key()), 201)["booking_id"]
+        self.pay(traveler, tonight)
+        work_all(self.stack)  # confirmed, then counted: the hotel and the show are co-booked
+        review = ok(api.post(f"/listings/{self.hotel}/reviews", {"rating": 5, "comment": "Lovely"}, token=traveler),
+                    201)
+        ok(api.get(f"/listings/{self.hotel}/reviews?limit=1", token=traveler))
+        reply = f"/vendor/listings/{self.hotel}/reviews/{review['review_id']}/reply"
+        ok(api.post(reply, {"body": "Thank you!"}, token=vendor), 201)
+        ok(api.post(reply, {"body": "Thanks again!"}, token=vendor), 409)  # answered once
+        ok(api.get(f"/search?kind=hotel&city=PAR&check_in={day(2)}&check_out={day(4)}", token=traveler))
+        for token in (traveler, self.tokens["traveler2"]):
+            ok(api.put("/me/preferences", {"recommendation_emails": True}, token=token))
+        ok(api.get("/me/preferences", token=traveler))
+        assert ok(api.get("/me/recommendations", token=self.tokens["traveler2"]))["recommendations"] is not None
+        ok(api.get("/me/recommendations?limit=3", token=traveler))
+        # traveler2 gets what is popular; the traveler has everything there already for their trip.
+        sent = self.stack.invoke("email_recommendations", scheduled_event())
+        assert (sent["sent"], sent["no_picks"]) == (1, 1), sent
+
+    def waitlist(self) -> None:
+        """Sold-out dates: two travelers wait, one leaves again; a cancelled hold frees the unit
+        (the API's cancel signals the waitlist worker, which holds it for the first in line and
+        queues the email); the vendor raises capacity (a message lost: the sweep offers it)."""
+        from chalicelib.core.queues import NOTIFICATIONS, WAITLIST
+        from tests.integration.booking_helpers import day, hold_body, key, make_listing
+
+        api, vendor = self.api, self.tokens["vendor"]
+        first, second, leaving = self.tokens["traveler2"], self.tokens["lena"], self.tokens["traveler"]
+        show = make_listing(api, vendor, kind="event", capacity=1, price=4000, days=3)
+        item = {"listing_id": show, "quantity": 1, "date": day(1)}
+        held = ok(api.post("/holds", hold_body(item), token=leaving, headers=key()), 201)["booking_id"]
+        drain(WAITLIST)  # the listing's first availability signals nobody in line
+        for token in (first, second, leaving):
+            ok(api.post(f"/listings/{show}/waitlist", {"date": day(1), "quantity": 1}, token=token), 201)
+        ok(api.post(f"/listings/{show}/waitlist", {"date": day(1), "quantity": 1}, token=first))  # already in line
+        mine = ok(api.get("/me/waitlist?limit=1", token=leaving))["entries"]
+        ok(api.delete(f"/me/waitlist/{mine[0]['entry_id']}", token=leaving), 204)
+        ok(api.post(f"/bookings/{held}/cancel", {}, token=leaving))
+        assert work(self.stack, "match_waitlist", WAITLIST) == 1
+        assert [e["status"] for e in ok(api.get("/me/waitlist", token=first))["entries"]] == ["OFFERED"]
+        assert work(self.stack, "send_notifications", NOTIFICATIONS)
+        ok(api.put(f"/vendor/listings/{show}/availability", {"days": [{"date": day(1), "capacity": 2, "price": 4000}]},
+                   token=vendor))
+        assert drain(WAITLIST)  # lost: the sweep finds the line and offers the new unit
+        self.stack.invoke("sweep_waitlist", scheduled_event())
+        assert [e["status"] for e in ok(api.get("/me/waitlist", token=second))["entries"]] == ["OFFERED"]
+
     def cancelled_hold(self, token: str, offset: int) -> str:
         """A hold whose payment was declined, cancelled by its traveler at once (the API applies
         the transition: the vendor's event is written and its message sent)."""
@@ -483,7 +594,7 @@ class Flows:
         self.pay(traveler, main)
         refunded = self.hold(traveler, 31, email="sam@example.com")
         self.pay(traveler, refunded)
-        failing = self.hold(traveler, 32)
+        failing = self.hold(traveler, 32, promo_code=PROMO)  # its use given back by the worker
         self.pay(traveler, failing, "tok_captureFails")
         work_all(self.stack)
         assert [self.status(b) for b in (main, refunded, failing)] == ["CONFIRMED", "CONFIRMED", "FAILED"]
@@ -496,7 +607,7 @@ class Flows:
         self.fake.hold_refunds_pending()
         from chalicelib.core.queues import CANCELLATIONS
         assert work(self.stack, "cancel_bookings", CANCELLATIONS) == 1
-        abandoned = self.hold(traveler, 33)
+        abandoned = self.hold(traveler, 33, promo_code=PROMO)  # its use given back by the API's cancel
         self.pay(traveler, abandoned, "tok_chargeDeclined", status=402)
         ok(api.post(f"/bookings/{abandoned}/cancel", {}, token=traveler))
         ok(api.get(f"/vendor/bookings?from={day(0)}&to={day(40)}&limit=1", token=self.tokens["vendor"]))
@@ -555,7 +666,7 @@ class Flows:
         from chalicelib.core.queues import CANCELLATIONS, CONFIRMATIONS
 
         traveler = self.tokens["traveler2"]
-        lapsing = self.hold(traveler, 5)
+        lapsing = self.hold(traveler, 5, promo_code=PROMO)  # its use given back by the sweeper
         self.pay(traveler, lapsing, "tok_chargeDeclined", status=402)
         cleanup = self.hold(traveler, 6)
         self.pay(traveler, cleanup, "tok_chargeDeclined", status=402)

@@ -525,5 +525,6 @@ def test_the_only_resource_exemptions_from_cfn_lint_are_the_dead_letter_queues_a
     dlqs = {template.dead_letter_queue_id(q): template.DEAD_LETTER_QUEUE_EXEMPTION for q in resources.QUEUES}
     scheduled = {f: template.SCHEDULE_EXEMPTION for f, r in postprocess.functions(synthesized.template)
                  if any(e["Type"] == "Schedule" for e in r["Properties"].get("Events", {}).values())}
-    assert scheduled == {"SweepBookings": ("ES4000", "ES1007"), "RelayWebhooks": ("ES4000", "ES1007")}
+    assert scheduled == {name: ("ES4000", "ES1007") for name in ("SweepBookings", "RelayWebhooks", "SweepWaitlist",
+                                                                 "EmailRecommendations")}
     assert exempt == {**dlqs, **scheduled}

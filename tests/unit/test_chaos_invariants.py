@@ -5,7 +5,9 @@ from __future__ import annotations
 import time
 from decimal import Decimal
 
-from tools.chaos.invariants import (Findings, card_numbers, check_bookings, check_card_numbers, check_inventory,
+from tools.chaos.invariants import (Findings, card_numbers, check_booking_amounts, check_bookings, check_card_numbers,
+                                   check_inventory, check_promotions, check_waitlist, check_waitlist_cap_refusals,
+                                   check_waitlist_served,
                                    check_webhook_deliveries, check_webhook_events, check_webhook_replays)
 
 
@@ -307,3 +309,278 @@ def test_a_replay_that_did_not_send_an_event_of_its_range_again_is_caught():
     assert replay_violated([receipt(inside, 0), receipt(before, 1), receipt(inside, 6)]) == set()
     assert replay_violated([receipt(inside, 0), receipt(before, 1)]) == {name}
     assert replay_violated([receipt(inside, 0), receipt(inside, 6, status=500)]) == {name}
+
+
+# --- promotions ---------------------------------------------------------------------------------
+
+def promotion(code="SPRING", uses=1, max_uses=5, per_traveler=2):
+    return {"code": code, "uses": Decimal(uses), "max_uses": Decimal(max_uses),
+            "max_uses_per_traveler": Decimal(per_traveler)}
+
+
+def promotion_use(code="SPRING", traveler="t1", uses=1):
+    return {"code": code, "traveler_id": traveler, "uses": Decimal(uses)}
+
+
+def discounted(status="HELD", code="SPRING", discount=1000, booking_id="bk_1", traveler="t1", timeline=(), **extra):
+    items = [{"listing_id": "lst_1", "quantity": Decimal(1), "dates": ["2027-01-01"], "amount": Decimal(10000),
+              "discount": Decimal(discount)}]
+    return {**booking(status=status, captured=0, items=items, promo_code=code, discount=Decimal(discount),
+                      amount=Decimal(10000 - discount), timeline=[{"at": "t", "status": s} for s in timeline],
+                      traveler_id=traveler, **extra), "booking_id": booking_id}
+
+
+def promotions_violated(promotions, uses, bookings):
+    findings = Findings()
+    check_promotions(findings, promotions, uses, bookings)
+    return violated(findings)
+
+
+def test_uses_counted_by_live_and_confirmed_bookings_pass():
+    bookings = [discounted("HELD", booking_id="bk_1", timeline=["HELD"]),
+                discounted("CANCELLED", booking_id="bk_2", timeline=["HELD", "CONFIRMING", "CONFIRMED", "CANCELLING",
+                                                                     "CANCELLED"]),
+                discounted("EXPIRED", booking_id="bk_3", timeline=["HELD", "EXPIRED"])]
+    assert promotions_violated([promotion(uses=2)], [promotion_use(uses=2)], bookings) == set()
+
+
+def test_a_use_not_given_back_by_an_expired_hold_is_caught():
+    bookings = [discounted("EXPIRED", timeline=["HELD", "EXPIRED"])]
+    assert "promotion: uses = bookings keeping the code" in promotions_violated(
+        [promotion(uses=1)], [promotion_use(uses=0)], bookings)
+
+
+def test_a_use_given_back_by_a_cancelled_sale_is_caught():
+    bookings = [discounted("CANCELLED", timeline=["HELD", "CONFIRMING", "CONFIRMED", "CANCELLING", "CANCELLED"])]
+    assert "promotion: uses = bookings keeping the code" in promotions_violated(
+        [promotion(uses=0)], [promotion_use(uses=1)], bookings)
+
+
+def test_a_failed_payment_keeps_no_use():
+    bookings = [discounted("FAILED", timeline=["HELD", "CONFIRMING", "FAILED"])]
+    assert promotions_violated([promotion(uses=0)], [promotion_use(uses=0)], bookings) == set()
+
+
+def test_uses_over_the_maximum_are_caught():
+    bookings = [discounted("HELD", booking_id=f"bk_{i}", traveler=f"t{i}") for i in range(3)]
+    uses = [promotion_use(traveler=f"t{i}") for i in range(3)]
+    assert "promotion: 0 <= uses <= max_uses" in promotions_violated([promotion(uses=3, max_uses=2)], uses, bookings)
+
+
+def test_a_travelers_use_count_off_by_one_is_caught():
+    assert "promotion: a traveler's uses = their bookings keeping the code" in promotions_violated(
+        [promotion(uses=1)], [promotion_use(uses=2)], [discounted("HELD")])
+
+
+def test_a_travelers_uses_over_their_limit_are_caught():
+    bookings = [discounted("CONFIRMED", booking_id=f"bk_{i}", timeline=["CONFIRMED"]) for i in range(2)]
+    assert "promotion: 0 <= a traveler's uses <= max_uses_per_traveler" in promotions_violated(
+        [promotion(uses=2, per_traveler=1)], [promotion_use(uses=2)], bookings)
+
+
+def test_a_booking_naming_an_unknown_code_is_caught():
+    assert "promotion: a booking's code exists" in promotions_violated([], [], [discounted("HELD", code="GHOST")])
+
+
+def amounts_violated(*bookings):
+    findings = Findings()
+    check_booking_amounts(findings, list(bookings))
+    return violated(findings)
+
+
+def test_a_discounted_booking_whose_amount_adds_up_passes():
+    assert amounts_violated(discounted("HELD"), booking(amount=Decimal(10000), items=[
+        {"listing_id": "lst_1", "quantity": Decimal(1), "dates": ["2027-01-01"], "amount": Decimal(10000)}])) == set()
+
+
+def test_a_charge_that_ignores_the_discount_is_caught():
+    assert "booking: amount = items' amounts - discount" in amounts_violated(
+        {**discounted("HELD"), "amount": Decimal(10000)})
+
+
+def test_a_negative_discount_is_caught():
+    bad = discounted("HELD", discount=-500)
+    assert "booking: 0 <= discount, with a code, shared by its items" in amounts_violated(bad)
+
+
+def test_a_discount_without_a_code_is_caught():
+    assert "booking: 0 <= discount, with a code, shared by its items" in amounts_violated(
+        discounted("HELD", code=None))
+
+
+def test_item_shares_that_do_not_sum_to_the_discount_are_caught():
+    bad = discounted("HELD")
+    bad["items"] = [{**bad["items"][0], "discount": Decimal(0)}]
+    assert "booking: 0 <= discount, with a code, shared by its items" in amounts_violated(bad)
+
+
+def test_a_capture_over_the_discounted_charge_is_caught():
+    assert "booking: 0 <= captured - refunded, captured <= amount charged" in amounts_violated(
+        {**discounted("CONFIRMED"), "captured_amount": Decimal(10000)})
+
+
+def test_refunds_over_the_capture_are_caught():
+    assert "booking: 0 <= captured - refunded, captured <= amount charged" in amounts_violated(
+        {**discounted("CANCELLED"), "captured_amount": Decimal(9000), "refunded_amount": Decimal(9500)})
+
+
+# --- the waitlist -------------------------------------------------------------------------------
+
+ENTRY_ID = "wl_" + "a" * 20
+
+
+def entry(status="OFFERED", booking_id="bk_1", entry_id=ENTRY_ID, traveler="t1", updated_at=1000.0, **extra):
+    return {"entry_id": entry_id, "traveler_id": traveler, "listing_id": "lst_1", "quantity": Decimal(1),
+            "dates": ["2027-01-01"], "date": "2027-01-01", "status": status, "offer_key": "beef",
+            "updated_at": Decimal(str(updated_at)), **({"booking_id": booking_id} if booking_id else {}), **extra}
+
+
+def hold_record(booking_id="bk_1", entry_id=ENTRY_ID, traveler="t1", offer_key="beef"):
+    return {"key": f"holds#{traveler}#waitlist-{entry_id}-{offer_key}", "response_status": Decimal(201),
+            "status": "COMPLETED", "response_body": f'{{"booking_id":"{booking_id}","status":"HELD"}}'}
+
+
+def slots_of(*entries, count=None):
+    active = [e for e in entries if e["status"] in ("WAITING", "OFFERING")]
+    rows = [{"traveler_id": "t1", "slot": "active", "count": Decimal(len(active) if count is None else count)}]
+    return rows + [{"traveler_id": e["traveler_id"], "slot": f"slot#{e['listing_id']}#{e['date']}",
+                    "entry_id": e["entry_id"]} for e in active]
+
+
+def waitlist_violated(entries, bookings, records, slots=None):
+    findings = Findings()
+    check_waitlist(findings, entries, slots_of(*entries) if slots is None else slots, bookings, records)
+    return violated(findings)
+
+
+def held(booking_id="bk_1", traveler="t1", quantity=1, listing="lst_1", created_at="2026-12-01T10:00:00Z"):
+    return {**booking(status="HELD", captured=0, quantity=quantity, traveler_id=traveler, created_at=created_at),
+            "booking_id": booking_id, "items": [{"listing_id": listing, "quantity": Decimal(quantity),
+                                                 "dates": ["2027-01-01"]}]}
+
+
+def test_an_offered_entry_with_its_hold_passes():
+    assert waitlist_violated([entry()], [held()], [hold_record()]) == set()
+
+
+def test_an_offered_entry_whose_booking_is_missing_is_caught():
+    assert "waitlist: an OFFERED entry names its traveler's booking for its listing, dates, quantity" in \
+        waitlist_violated([entry()], [], [hold_record()])
+
+
+def test_an_offered_entry_whose_booking_is_another_travelers_is_caught():
+    assert "waitlist: an OFFERED entry names its traveler's booking for its listing, dates, quantity" in \
+        waitlist_violated([entry()], [held(traveler="t2")], [hold_record()])
+
+
+def test_an_offered_entry_whose_booking_has_another_quantity_is_caught():
+    assert "waitlist: an OFFERED entry names its traveler's booking for its listing, dates, quantity" in \
+        waitlist_violated([entry()], [held(quantity=2)], [hold_record()])
+
+
+def expired(booking_id="bk_0", created_at="2026-12-01T09:00:00Z", timeline=("HELD", "EXPIRED")):
+    return {**held(booking_id, created_at=created_at), "status": "EXPIRED",
+            "timeline": [{"at": "t", "status": s} for s in timeline]}
+
+
+def test_an_entry_with_a_live_hold_under_an_older_key_too_is_caught():
+    records = [hold_record("bk_1"), hold_record("bk_2", offer_key="cafe")]
+    assert "waitlist: at most one booking per entry (older keys' holds lapsed unconfirmed)" in waitlist_violated(
+        [entry()], [held("bk_1"), held("bk_2")], records)
+
+
+def test_an_entry_rekeyed_after_its_hold_lapsed_unseen_passes():
+    records = [hold_record("bk_1"), hold_record("bk_0", offer_key="cafe")]
+    assert waitlist_violated([entry()], [held("bk_1"), expired("bk_0")], records) == set()
+
+
+def test_an_older_keys_hold_that_was_confirmed_is_caught():
+    records = [hold_record("bk_1"), hold_record("bk_0", offer_key="cafe")]
+    sold_then_cancelled = {**expired("bk_0", timeline=("HELD", "CONFIRMING", "CONFIRMED", "CANCELLED")),
+                           "status": "CANCELLED"}
+    assert "waitlist: at most one booking per entry (older keys' holds lapsed unconfirmed)" in waitlist_violated(
+        [entry()], [held("bk_1"), sold_then_cancelled], records)
+
+
+def test_an_offered_entry_naming_a_booking_its_key_did_not_place_is_caught():
+    assert "waitlist: an OFFERED entry's booking is the one its hold key placed" in waitlist_violated(
+        [entry()], [held()], [])
+
+
+def test_a_left_entry_that_got_a_booking_is_caught():
+    left = entry("LEFT", booking_id=None, updated_at=1000.0)
+    assert "waitlist: no LEFT/EXPIRED entry got a booking" in waitlist_violated([left], [held()], [hold_record()])
+
+
+def test_a_waiting_entry_with_a_live_booking_is_caught():
+    waiting = entry("WAITING", booking_id=None)
+    assert "waitlist: no WAITING entry has a live or confirmed booking" in waitlist_violated(
+        [waiting], [held()], [hold_record()])
+
+
+def test_a_left_entry_whose_older_hold_lapsed_before_it_left_passes():
+    left = entry("LEFT", booking_id=None, updated_at=_epoch_of("2026-12-01T10:00:00Z"))
+    records = [hold_record("bk_0", offer_key="cafe")]
+    assert waitlist_violated([left], [expired("bk_0", created_at="2026-12-01T09:00:00Z")], records) == set()
+
+
+def test_a_left_entry_given_a_hold_after_it_left_is_caught():
+    left = entry("LEFT", booking_id=None, updated_at=_epoch_of("2026-12-01T10:00:00Z"))
+    records = [hold_record("bk_0")]
+    assert "waitlist: no LEFT/EXPIRED entry got a booking" in waitlist_violated(
+        [left], [expired("bk_0", created_at="2026-12-01T10:05:00Z")], records)
+
+
+def _epoch_of(iso):
+    from datetime import datetime
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+
+
+def test_an_entry_left_offering_is_caught():
+    assert "waitlist: no entry left OFFERING" in waitlist_violated([entry("OFFERING", booking_id=None)], [], [])
+
+
+def test_an_active_count_off_by_one_is_caught():
+    waiting = entry("WAITING", booking_id=None)
+    assert "waitlist: active count = WAITING + OFFERING entries" in waitlist_violated(
+        [waiting], [], [], slots_of(waiting, count=2))
+
+
+def test_a_slot_left_behind_by_an_entry_that_left_is_caught():
+    left = entry("LEFT", booking_id=None)
+    slots = slots_of() + [{"traveler_id": "t1", "slot": "slot#lst_1#2027-01-01", "entry_id": ENTRY_ID}]
+    assert waitlist_violated([left], [], [], slots) == {"waitlist: a slot for each active entry, and only those"}
+
+
+def test_a_cap_refusal_for_a_traveler_with_few_entries_is_caught():
+    findings = Findings()
+    check_waitlist_cap_refusals(findings, [entry("WAITING", traveler_email="T1@example.com")], ["t1@example.com"], 10)
+    assert violated(findings) == {"waitlist: 429 (cap of active entries) only for a traveler with that many entries"}
+
+
+def test_a_cap_refusal_for_a_traveler_at_the_cap_passes():
+    entries = [entry("WAITING", entry_id=f"wl_{i:020x}", traveler_email="t1@example.com") for i in range(10)]
+    findings = Findings()
+    check_waitlist_cap_refusals(findings, entries, ["t1@example.com"], 10)
+    assert findings.violations == [] and findings.checked
+
+
+def test_a_zero_padded_epoch_in_a_sort_key_is_not_a_card_number():
+    # Found by the run: the waitlist's line rank pads join time (epoch seconds) to 20 characters.
+    from chalicelib.booking.payments.port import looks_like_card_number
+
+    second = next(t for t in range(int(time.time()), int(time.time()) + 100) if looks_like_card_number(f"{t:013d}"))
+    rank = f"{second + 0.350678:020.6f}#wl_0c9b073c7954c52a83c5"  # its 13 digits pass Luhn
+    assert card_numbers(rank) == []
+
+
+def test_a_waiting_entry_that_fits_the_free_units_at_the_end_is_caught():
+    findings = Findings()
+    check_waitlist_served(findings, [entry("WAITING", booking_id=None)], [day(capacity=1)])
+    assert violated(findings) == {"waitlist: no WAITING entry fits the units free at the end"}
+
+
+def test_a_waiting_entry_on_a_sold_out_date_passes():
+    findings = Findings()
+    check_waitlist_served(findings, [entry("WAITING", booking_id=None)], [day(sold=1, capacity=1)])
+    assert findings.violations == [] and findings.checked

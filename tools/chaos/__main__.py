@@ -34,6 +34,10 @@ def print_report(report: Report, out: object = sys.stdout) -> None:
     _table("Bookings at the end", [("status", "count")] + [(k, str(v)) for k, v in sorted(report.bookings.items())], out)
     _table("Vendor webhooks (events at the end, the worker's attempts, what the receivers got)",
            [("figure", "count")] + [(k, str(v)) for k, v in report.webhooks.items()], out)
+    _table("Promotions (codes with small limits; holds with a code, refusals by reason)",
+           [("figure", "count")] + [(k, str(v)) for k, v in report.promotions.items()], out)
+    _table("Waitlist (joins, leaves, entries at the end, the automatic holds)",
+           [("figure", "count")] + [(k, str(v)) for k, v in report.waitlist.items()], out)
     violations = Counter(name for name, _ in report.violations)
     _table("Invariants", [("check", "checked", "violations")]
            + [(name, str(n), str(violations.get(name, 0))) for name, n in sorted(report.checked.items())]

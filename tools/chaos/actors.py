@@ -1,8 +1,9 @@
 """Simulated travelers, vendors and agents: what each does, at random, over HTTP.
 
-Each operation is one thing a user does (hold a trip, pay, pay twice at once, retry a payment
-whose answer was lost, reuse a key on another booking, cancel, read, change capacity or price;
-a vendor rotates its webhook secret, asks for a replay of recent events or reads its deliveries).
+Each operation is one thing a user does (hold a trip, sometimes with a promotion code, pay, pay
+twice at once, retry a payment whose answer was lost, reuse a key on another booking, cancel,
+read, change capacity or price; join the waitlist of sold-out dates, look at it, leave it; a
+vendor rotates its webhook secret, asks for a replay of recent events or reads its deliveries).
 A request whose answer is lost (the connection dropped, or 5xx) is retried with the same
 Idempotency-Key, as a well-behaved client does; everything is tallied by its final status.
 """
@@ -45,6 +46,22 @@ class ListingRef:
     listing_id: str
     kind: str
     vendor: int  # index into World.vendors
+    capacity: int = 0  # as first put on sale (0: not told); small ones (1-2) sell out, for the waitlist
+
+    @property
+    def small(self) -> bool:
+        return 0 < self.capacity <= 2
+
+
+@dataclass(frozen=True)
+class PromoRef:
+    """A promotion code a vendor created at setup (its limits are small: codes run out)."""
+    code: str
+    vendor: int  # index into World.vendors
+    max_uses: int
+    max_uses_per_traveler: int
+    listing_id: str | None = None
+    kind: str | None = None
 
 
 @dataclass
@@ -70,6 +87,14 @@ class World:
     # vendor's receiver had got before asking (what it gets from then on is the replay's).
     replays: list[dict[str, Any]] = field(default_factory=list)
     vendor_locks: dict[int, threading.Lock] = field(default_factory=lambda: defaultdict(threading.Lock))
+    promotions: list[PromoRef] = field(default_factory=list)
+    promo_refusals: Counter = field(default_factory=Counter)  # 422 PROMO_INVALID reason -> count
+    promo_holds: Counter = field(default_factory=Counter)  # final status of holds that carried a code
+    waitlist: dict[str, int] = field(default_factory=dict)  # entry id -> traveler index
+    waitlist_statuses: dict[str, str] = field(default_factory=dict)  # entry id -> status last seen
+    # The email of each traveler a join was refused 429 (at the cap of active entries): the audit
+    # checks they had that many entries at all.
+    waitlist_cap_refusals: list[str] = field(default_factory=list)
 
     def record(self, operation: str, status: int | str) -> None:
         with self.lock:
@@ -144,6 +169,27 @@ def _item(rng: random.Random, world: World, listing: ListingRef) -> dict[str, An
     return {"listing_id": listing.listing_id, "quantity": quantity, "date": world.dates[start]}
 
 
+def _applies(promotion: PromoRef, listing: ListingRef) -> bool:
+    return (promotion.vendor == listing.vendor and promotion.listing_id in (None, listing.listing_id)
+            and promotion.kind in (None, listing.kind))
+
+
+def promo_code(rng: random.Random, world: World, listings: list[ListingRef]) -> str:
+    """A code as travelers type them, in any case: mostly one that applies to an item (spent
+    ones too: 422 exhausted, per_traveler_limit), sometimes any vendor's (422 not_applicable),
+    sometimes one that does not exist (422 not_found)."""
+    roll = rng.random()
+    if roll < 0.1 or not world.promotions:
+        return rng.choice(["NOSUCHCODE", "SUMMER-" + uuid.uuid4().hex[:6], "x!"])
+    fitting = [p for p in world.promotions if any(_applies(p, listing) for listing in listings)]
+    # The vendor-wide codes (fewest uses) most often: they are the ones that run out.
+    wide = [p for p in fitting if p.listing_id is None and p.kind is None]
+    if wide and roll < 0.5:
+        return rng.choice(wide).code
+    code = rng.choice(fitting if fitting and roll < 0.8 else world.promotions).code
+    return code.lower() if rng.random() < 0.2 else code
+
+
 def hold(client: Client, rng: random.Random) -> None:
     world = client.world
     traveler = rng.randrange(len(world.travelers))
@@ -154,6 +200,9 @@ def hold(client: Client, rng: random.Random) -> None:
             "contact": {"email": account.email, "name": f"Chaos traveler {traveler}"}}
     key = uuid.uuid4().hex
     operation = "hold" if size == 1 else "hold trip"
+    if rng.random() < 0.3:
+        body["promo_code"] = promo_code(rng, world, listings)
+        operation += " (promo code)"
     if rng.random() < 0.1:
         answers = _at_once(lambda: Client(world).send(operation + " (twice at once)", "POST", "/holds",
                                                       account, body, key), 2)
@@ -163,6 +212,13 @@ def hold(client: Client, rng: random.Random) -> None:
         if status == 201 and "booking_id" in data:
             with world.lock:
                 world.bookings[data["booking_id"]] = traveler
+        if "promo_code" in body:
+            error = data.get("error") if isinstance(data, dict) else None
+            reason = (error or {}).get("details", {}).get("reason") if isinstance(error, dict) else None
+            with world.lock:
+                world.promo_holds[str(status)] += 1
+                if status == 422 and isinstance(error, dict) and error.get("code") == "PROMO_INVALID":
+                    world.promo_refusals[str(reason)] += 1
 
 
 def pay(client: Client, rng: random.Random) -> None:
@@ -263,7 +319,9 @@ def change_capacity(client: Client, rng: random.Random) -> None:
     listing = rng.choice(world.listings)
     first = rng.randrange(len(world.dates))
     last = rng.randrange(first, len(world.dates))
-    body = {"from": world.dates[first], "to": world.dates[last], "capacity": rng.randint(0, 8),
+    # A small listing stays small (its dates keep selling out); a raise frees units for its waitlist.
+    capacity = rng.randint(0, 3) if listing.small else rng.randint(0, 8)
+    body = {"from": world.dates[first], "to": world.dates[last], "capacity": capacity,
             "price": rng.randint(20, 400) * 100}
     client.send("vendor capacity", "PUT", f"/vendor/listings/{listing.listing_id}/availability",
                 world.vendors[listing.vendor], body)
@@ -281,6 +339,112 @@ def change_price(client: Client, rng: random.Random) -> None:
     body = {"days": [{"date": day, "capacity": data["days"][0]["capacity"], "price": rng.randint(20, 400) * 100}]}
     client.send("vendor price", "PUT", f"/vendor/listings/{listing.listing_id}/availability",
                 world.vendors[listing.vendor], body)
+
+
+# --- the waitlist -------------------------------------------------------------------------------
+
+def _sold_out_item(client: Client, rng: random.Random, listing: ListingRef, quantity: int) -> dict[str, Any] | None:
+    """An item of the listing on a date the app shows as sold out for `quantity` (read first,
+    as a traveler sees "sold out" before the waitlist button), or None if none is."""
+    world = client.world
+    status, data = client.send("waitlist: read availability", "GET", f"/listings/{listing.listing_id}/availability"
+                               f"?from={world.dates[0]}&to={world.dates[-1]}")
+    if status != 200:
+        return None
+    short = [d["date"] for d in data.get("days") or [] if int(d.get("available", 0)) < quantity]
+    if listing.kind == "hotel":
+        short = [d for d in short if d != world.dates[-1]]  # a night needs a check-out after it
+    if not short:
+        return None
+    day = rng.choice(short)
+    if listing.kind == "hotel":
+        return {"quantity": quantity, "check_in": day,
+                "check_out": (date.fromisoformat(day) + timedelta(days=1)).isoformat()}
+    return {"quantity": quantity, "date": day}
+
+
+def join_waitlist(client: Client, rng: random.Random) -> None:
+    """A traveler joins the line of dates they found sold out, looking at up to three listings
+    (the small ones first); sometimes without looking (409 INVALID_STATE when not sold out)."""
+    world = client.world
+    traveler = rng.randrange(len(world.travelers))
+    small = [listing for listing in world.listings if listing.small]
+    others = [listing for listing in world.listings if not listing.small]
+    candidates = rng.sample(small, min(2, len(small))) + rng.sample(others, min(1, len(others)))
+    quantity = rng.choice([1, 1, 1, 2])
+    listing, body = candidates[0], None
+    if rng.random() < 0.85:
+        for listing in candidates:
+            body = _sold_out_item(client, rng, listing, quantity)
+            if body is not None:
+                break
+    if body is None:
+        item = _item(rng, world, listing)
+        body = {**{k: v for k, v in item.items() if k != "listing_id"}, "quantity": quantity}
+    status, data = client.send("join waitlist", "POST", f"/listings/{listing.listing_id}/waitlist",
+                               world.travelers[traveler], body)
+    if status == 429:
+        with world.lock:
+            world.waitlist_cap_refusals.append(world.travelers[traveler].email)
+    if status in (200, 201) and "entry_id" in data:
+        with world.lock:
+            world.waitlist[data["entry_id"]] = traveler
+            world.waitlist_statuses[data["entry_id"]] = data.get("status", "WAITING")
+        if rng.random() < 0.2:  # changed their mind at once: leaving races the offer of freed units
+            _leave(client, rng, traveler, data["entry_id"])
+
+
+def _own_entries(world: World, traveler: int) -> list[str]:
+    with world.lock:
+        return [e for e, t in world.waitlist.items() if t == traveler]
+
+
+def read_waitlist(client: Client, rng: random.Random) -> None:
+    """A traveler looks at their waitlist; an entry that got its hold shows the booking, which
+    they may then pay for or cancel like any other."""
+    world = client.world
+    with world.lock:
+        travelers = sorted(set(world.waitlist.values()))
+    if not travelers:
+        return
+    traveler = rng.choice(travelers)
+    status, data = client.send("read my waitlist", "GET", "/me/waitlist?limit=50", world.travelers[traveler])
+    if status != 200:
+        return
+    with world.lock:
+        for entry in data.get("entries") or []:
+            world.waitlist_statuses[entry["entry_id"]] = entry.get("status", "")
+            if entry.get("booking_id") and entry["booking_id"] not in world.bookings:
+                world.bookings[entry["booking_id"]] = traveler
+                world.statuses.setdefault(entry["booking_id"], "HELD")
+
+
+def leave_waitlist(client: Client, rng: random.Random) -> None:
+    """A traveler leaves one of their lines (mostly one still waiting, as far as they know):
+    204, or 409 when it already got its hold or is getting it right now."""
+    world = client.world
+    with world.lock:
+        travelers = sorted(set(world.waitlist.values()))
+    if not travelers:
+        return
+    traveler = rng.choice(travelers)
+    mine = _own_entries(world, traveler)
+    with world.lock:
+        waiting = [e for e in mine if world.waitlist_statuses.get(e) == "WAITING"]
+    _leave(client, rng, traveler, rng.choice(waiting if waiting and rng.random() < 0.85 else mine))
+
+
+def _leave(client: Client, rng: random.Random, traveler: int, entry_id: str) -> None:
+    """DELETE the entry; sometimes twice at once (two taps): both 204, or 409 once offered."""
+    world = client.world
+    path, account = f"/me/waitlist/{entry_id}", world.travelers[traveler]
+    if rng.random() < 0.15:
+        answers = _at_once(lambda: Client(world).send("leave waitlist (twice at once)", "DELETE", path, account), 2)
+    else:
+        answers = [client.send("leave waitlist", "DELETE", path, account)]
+    if any(status == 204 for status, _ in answers):
+        with world.lock:
+            world.waitlist_statuses[entry_id] = "LEFT"
 
 
 def rotate_webhook_secret(client: Client, rng: random.Random, vendor: int | None = None) -> None:
@@ -327,7 +491,7 @@ def read_deliveries(client: Client, rng: random.Random) -> None:
 OPERATIONS: list[tuple[Callable[[Client, random.Random], None], float]] = [
     (hold, 30), (pay, 28), (retry_payment, 6), (cancel, 12), (refund, 6), (read, 10),
     (change_capacity, 5), (change_price, 4), (rotate_webhook_secret, 1), (replay_webhooks, 0.5),
-    (read_deliveries, 1),
+    (read_deliveries, 1), (join_waitlist, 8), (read_waitlist, 3), (leave_waitlist, 2),
 ]
 
 

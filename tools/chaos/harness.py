@@ -15,6 +15,12 @@ Vendor webhooks: each vendor's webhook points to a receiver of its own on loopba
 part of the operations. At the end the run waits for delivery to quiesce (no event left
 PENDING) before the audit, which checks the events against the bookings, the receivers and the
 webhook DLQ.
+
+Promotions and the waitlist: each vendor creates a few codes with small limits at setup, so they
+run out during the run; some holds carry a code (theirs, another vendor's, a spent or unknown
+one). Half the listings are small (capacity 1-2), so dates sell out and travelers join their
+waitlists; units freed by expiries, cancellations, failures and capacity raises become automatic
+holds. Settling runs the waitlist's sweep too, until no offer and no expiry is left to make.
 """
 from __future__ import annotations
 
@@ -42,6 +48,8 @@ RUN_DIR = ROOT / ".itinera" / "chaos"
 # a run mostly waiting. The redrive policy (5 receives, then the DLQ) is the deployed one.
 VISIBILITY_TIMEOUT_SECONDS = 2
 PASSWORD = "Chaos-pass-1"
+# Schedules run this much faster than deployed: the every-minute sweepers every 3 s.
+RATE_SCALE = 0.05
 
 
 @dataclass
@@ -71,6 +79,8 @@ class Report:
     violations: list[tuple[str, str]] = field(default_factory=list)
     dead_letters: list[str] = field(default_factory=list)
     webhooks: dict[str, int] = field(default_factory=dict)  # figure -> count, in the order shown
+    promotions: dict[str, int] = field(default_factory=dict)  # figure -> count, in the order shown
+    waitlist: dict[str, int] = field(default_factory=dict)  # figure -> count, in the order shown
     bookings: Counter = field(default_factory=Counter)
     seconds: float = 0.0
     logs: list[str] = field(default_factory=list)  # kept when the run failed
@@ -113,6 +123,10 @@ class ChaosRun:
         self.report = Report(options)
         self.thread_deaths: list[str] = []
         self.done = 0  # operations actually performed
+        self.sweeps_during_run = 0  # sweep_waitlist's scheduled runs while the users acted
+        self.act_seconds = 0.0  # how long the users acted
+        self.settle_rounds = 0  # rounds of (waitlist sweep, holds lapse, booking sweep) at the end
+        self.settled = True  # the last round found nothing to do (else the bound cut it short)
         self.receivers: dict[str, Any] = {}  # vendor id -> its webhook receiver (chaos.webhooks)
         self.webhooks_quiet = True  # delivery quiesced before the audit
         self.quiesce_seconds = 0.0
@@ -194,7 +208,7 @@ class ChaosRun:
         # Two runners: two workers can take messages about the same booking at once, as two
         # concurrent Lambda invocations can. The sweeper's minute is scaled to 3 s.
         self.runners = [ChaosEventRunner(app_module.app, app_module, boto3.session.Session().client("sqs"),
-                                         rate_scale=0.05, plan=self.plan, seed=self.options.seed + i)
+                                         rate_scale=RATE_SCALE, plan=self.plan, seed=self.options.seed + i)
                         for i in range(2)]
         for i, runner in enumerate(self.runners):
             self._thread(f"worker-{i}", runner.run, self.stop)
@@ -273,12 +287,43 @@ class ChaosRun:
                 "cancellation_policy": policy})
             created.raise_for_status()
             listing_id = created.json()["listing_id"]
+            # Half the listings are small: their dates sell out, and the waitlist has lines.
+            capacity = self.rng.randint(1, 2) if i % 2 == 0 else self.rng.randint(2, 5)
             put = http.put(f"{self.api}/vendor/listings/{listing_id}/availability", headers=vendors[vendor].auth,
-                           timeout=30, json={"from": dates[0], "to": dates[-1], "capacity": self.rng.randint(2, 5),
+                           timeout=30, json={"from": dates[0], "to": dates[-1], "capacity": capacity,
                                              "price": self.rng.randint(30, 300) * 100})
             put.raise_for_status()
-            listings.append(ListingRef(listing_id, kind, vendor))
-        return World(self.api, travelers, vendors, agents, listings, dates, receivers=receivers)
+            listings.append(ListingRef(listing_id, kind, vendor, capacity))
+        world = World(self.api, travelers, vendors, agents, listings, dates, receivers=receivers)
+        world.promotions = self._promotions(http, vendors, listings)
+        return world
+
+    def _promotions(self, http: Any, vendors: list[Any], listings: list[Any]) -> list[Any]:
+        """Each vendor's codes: one percent off one of its listings, one fixed amount off all of
+        them, one percent off a kind; few uses (3-8) and 1-2 per traveler, so they run out."""
+        from .actors import PromoRef
+
+        now = int(time.time())
+        window = {"valid_from": now - 3600, "valid_to": now + 120 * 86400}  # past every clock jump
+        promotions = []
+        for v, vendor in enumerate(vendors):
+            mine = [listing for listing in listings if listing.vendor == v]
+            specs = [{"percent_off": self.rng.choice([10, 15, 25]), "listing_id": self.rng.choice(mine).listing_id},
+                     {"amount_off": self.rng.choice([500, 1500, 5000]), "currency": "EUR"},
+                     {"percent_off": self.rng.choice([5, 20]), "kind": self.rng.choice(mine).kind}]
+            for n, spec in enumerate(specs):
+                # The vendor-wide code applies to most of its holds: the fewest uses, so it is
+                # spent while its holds are live (422 exhausted) and a traveler's second use is
+                # refused (per_traveler_limit).
+                max_uses = self.rng.randint(3, 4) if "amount_off" in spec else self.rng.randint(3, 8)
+                per_traveler = 1 if "amount_off" in spec else self.rng.randint(1, 2)
+                body = {"code": f"CHAOS{v}{n}-{self.options.seed % 100000}", "max_uses": max_uses,
+                        "max_uses_per_traveler": per_traveler, **window, **spec}
+                created = http.post(f"{self.api}/vendor/promotions", headers=vendor.auth, json=body, timeout=30)
+                created.raise_for_status()
+                promotions.append(PromoRef(created.json()["code"], v, max_uses, per_traveler,
+                                           spec.get("listing_id"), spec.get("kind")))
+        return promotions
 
     def _webhooks(self, http: Any, vendors: list[Any]) -> dict[int, Any]:
         """Each vendor's webhook, to a receiver of its own; how each misbehaves, and which one
@@ -334,6 +379,8 @@ class ChaosRun:
                     self.plan.count("clock_jump")
                 return True
 
+        sweeps_before = sum(r.invocations["sweep_waitlist"] for r in self.runners)
+        acting = time.monotonic()
         self.plan.active = True
         for receiver in self.receivers.values():
             receiver.active = True
@@ -349,6 +396,8 @@ class ChaosRun:
             thread.join()
         finished.set()
         script.join()
+        self.sweeps_during_run = sum(r.invocations["sweep_waitlist"] for r in self.runners) - sweeps_before
+        self.act_seconds = time.monotonic() - acting
         self.plan.active = False
         for receiver in self.receivers.values():
             receiver.active = False  # the vendors' servers are well again: what waits is delivered
@@ -405,20 +454,38 @@ class ChaosRun:
 
     def settle(self) -> None:
         """Drain, then let the sweeper find what the workers could not finish (dead-lettered
-        messages, crashed invocations): its clock moved past the settle age."""
+        messages, crashed invocations): its clock moved past the settle age.
+
+        The units those expiries free go to the waitlist's lines as new holds, which lapse in
+        turn, freeing units for the next entry: rounds of (waitlist sweep, every hold lapses,
+        booking sweep) until a round offers, expires and settles nothing (bounded: each entry is
+        offered once, so the lines run dry). The sweeps run here as well as on their schedules,
+        so the end does not wait for a scheduled tick, and a claim a dead worker left
+        (CLAIM_SECONDS) has lapsed by then."""
         from chalicelib.booking import domain, workers
         from chalicelib.core import clock
         from chalicelib.core.config import settings
+        from chalicelib.waitlist import workers as waitlist_workers
 
         self.drain()
-        # Every hold still live lapses too: its expiry and the cleanup of its attempts must
-        # leave no authorization open either.
-        clock.advance(settings().hold_seconds + 1)
-        for _ in range(4):
-            clock.advance(domain.SETTLE_AFTER_SECONDS + 1)
-            counts = workers.sweep()
+        self.settled = False
+        for _ in range(12):
+            self.settle_rounds += 1
+            offered = waitlist_workers.sweep()
             self.drain()
-            if not any(counts.values()):
+            # Every hold still live lapses too: its expiry and the cleanup of its attempts must
+            # leave no authorization open either.
+            clock.advance(settings().hold_seconds + 1)
+            busy = bool(offered.get("offered") or offered.get("expired") or offered.get("failed"))
+            for _ in range(4):
+                clock.advance(domain.SETTLE_AFTER_SECONDS + 1)
+                counts = workers.sweep()
+                self.drain()
+                if not any(counts.values()):
+                    break
+                busy = True
+            if not busy:
+                self.settled = True
                 break
 
     def quiesce_webhooks(self, seconds: float = 90) -> bool:
@@ -489,6 +556,8 @@ class ChaosRun:
                        f"{failed_copies} duplicate deliveries failed after the faults stopped")
         given_up = self._check_queues(findings)
         self._check_webhooks(findings, tables, bookings, given_up)
+        self._check_promotions(findings, tables, bookings)
+        self._check_waitlist(findings, tables, bookings)
         sys.stdout.flush()
         check_card_numbers(findings, tables, [self.log_path])
         self.report.checked = findings.checked
@@ -543,6 +612,86 @@ class ChaosRun:
         for receiver in self.receivers.values():
             for kind, n in receiver.injected.items():
                 self.plan.count(f"receiver_{kind}", n)
+
+    def _check_promotions(self, findings: Any, tables: dict[str, list[dict]], bookings: list[dict]) -> None:
+        from chalicelib.promotions.models import Promotion, PromotionUse
+
+        from .invariants import check_booking_amounts, check_promotions, keeps_promotion_use
+
+        promotions = tables[Promotion.Meta.table_name]
+        check_promotions(findings, promotions, tables[PromotionUse.Meta.table_name], bookings)
+        check_booking_amounts(findings, bookings)
+        world = self._world
+        with_code = [b for b in bookings if b.get("promo_code")]
+        held_with_code = sum(n for (op, status), n in world.tally.items() if "(promo code)" in op and status == 201)
+        self.report.promotions = {
+            "codes created (2 vendors)": len(promotions),
+            "uses at the end (sum over codes)": sum(int(p.get("uses") or 0) for p in promotions),
+            "codes used up (uses = max_uses)": sum(1 for p in promotions
+                                                  if int(p.get("uses") or 0) >= int(p.get("max_uses") or 0)),
+            "holds asked with a code": sum(world.promo_holds.values()),
+            "  placed (201)": held_with_code,
+            **{f"  refused 422 PROMO_INVALID: {reason}": n for reason, n in sorted(world.promo_refusals.items())},
+            **{f"  other answers {status}": n for status, n in sorted(world.promo_holds.items())
+               if status not in ("201", "422")},
+            "bookings with a code": len(with_code),
+            "  keeping their use (live, confirmed, cancelled after confirming)": sum(
+                1 for b in with_code if keeps_promotion_use(b)),
+            "  use given back (expired, cancelled held, failed)": sum(
+                1 for b in with_code if not keeps_promotion_use(b)),
+            "discount given on bookings keeping their use (minor units)": sum(
+                int(b.get("discount") or 0) for b in with_code if keeps_promotion_use(b)),
+        }
+
+    def _check_waitlist(self, findings: Any, tables: dict[str, list[dict]], bookings: list[dict]) -> None:
+        from chalicelib.core.models import IdempotencyRecord
+        from chalicelib.waitlist.models import WaitlistEntry, WaitlistSlot
+
+        from chalicelib.waitlist.domain import MAX_ACTIVE_ENTRIES
+
+        from chalicelib.inventory.models import AvailabilityDay
+
+        from .invariants import check_waitlist, check_waitlist_cap_refusals, check_waitlist_served
+
+        entries = tables[WaitlistEntry.Meta.table_name]
+        check_waitlist(findings, entries, tables[WaitlistSlot.Meta.table_name], bookings,
+                       tables[IdempotencyRecord.Meta.table_name])
+        check_waitlist_cap_refusals(findings, entries, self._world.waitlist_cap_refusals, MAX_ACTIVE_ENTRIES)
+        check_waitlist_served(findings, entries, tables[AvailabilityDay.Meta.table_name])
+        statuses = Counter(e["status"] for e in entries)
+        offered = {e.get("booking_id") for e in entries if e.get("status") == "OFFERED"}
+        offered_bookings = Counter(b["status"] for b in bookings if b["booking_id"] in offered)
+        findings.check("waitlist: settling ran dry (no offer, expiry or settlement left)", self.settled,
+                       f"still busy after {self.settle_rounds} rounds")
+        sweeps = self.sweeps_during_run
+        if self.act_seconds >= 3 * 60 * RATE_SCALE:  # a run shorter than 3 ticks may fall between two
+            findings.check("waitlist: the sweep ran on its schedule during the operations", sweeps > 0,
+                           f"sweep_waitlist never ran in the {self.act_seconds:.0f} s the users acted")
+        tally = self._world.tally
+        self.report.waitlist = {
+            "joins asked": sum(n for (op, _), n in tally.items() if op == "join waitlist"),
+            "  joined (201)": tally[("join waitlist", 201)],
+            "  already waiting for those dates (200)": tally[("join waitlist", 200)],
+            "  refused: not sold out (409)": tally[("join waitlist", 409)],
+            "  refused: at the cap of active entries (429)": tally[("join waitlist", 429)],
+            "leaves asked (twice at once counted twice)": sum(n for (op, _), n in tally.items()
+                                                               if op.startswith("leave waitlist")),
+            "  left (204)": sum(n for (op, status), n in tally.items() if op.startswith("leave waitlist")
+                                and status == 204),
+            "  refused: offered or being offered (409)": sum(n for (op, status), n in tally.items()
+                                                             if op.startswith("leave waitlist") and status == 409),
+            "entries at the end": len(entries),
+            "  OFFERED (got an automatic hold)": statuses["OFFERED"],
+            "  LEFT": statuses["LEFT"],
+            "  EXPIRED": statuses["EXPIRED"],
+            "  still WAITING": statuses["WAITING"],
+            "  OFFERING (must be 0)": statuses["OFFERING"],
+            **{f"automatic holds now {status}": n for status, n in sorted(offered_bookings.items())},
+            "waitlist sweeps on the schedule during the operations": sweeps,
+            "match_waitlist invocations (all, duplicates included)": sum(
+                r.invocations["match_waitlist"] for r in self.runners),
+            "settling rounds (waitlist sweep, holds lapse, booking sweep)": self.settle_rounds,
+        }
 
     def _check_queues(self, findings: Any) -> list[dict]:
         """Every queue empty; what the DLQs hold goes in the report. The webhook DLQ's

@@ -186,8 +186,12 @@ def card_numbers(text: str) -> list[str]:
 
 
 def _timestamp(group: str) -> bool:
-    """Epoch milliseconds within a year of now: a timestamp of this run, not a card."""
-    return len(group) == 13 and abs(int(group) - time.time() * 1000) < _YEAR_MS
+    """Epoch milliseconds within a year of now: a timestamp of this run, not a card. So are
+    epoch seconds zero-padded to sort as text (the waitlist's line rank "0001796120051.350678#wl_..."
+    was found by the run passing Luhn); no card number starts with 0."""
+    if len(group) == 13 and abs(int(group) - time.time() * 1000) < _YEAR_MS:
+        return True
+    return group.startswith("0") and abs(int(group) - time.time()) < _YEAR_MS / 1000
 
 
 def check_card_numbers(findings: Findings, tables: dict[str, list[dict]], logs: list[Path]) -> None:
@@ -355,3 +359,236 @@ def check_webhook_replays(findings: Findings, events: list[dict], receipts: list
                            f"{_event_name(event)} created {created}, replays {event.get('replays')}: not accepted "
                            f"again after the replay of {replay.get('vendor_id')} since {since} until {until} "
                            f"(receipts at {sorted(accepted[event['event_id']])}, replay asked at {mark})")
+
+
+# --- promotions ---------------------------------------------------------------------------------
+
+# A booking in one of these statuses holds a use of its code; so does one CANCELLED after it was
+# confirmed (it was sold with the discount). One that ended unconfirmed (HELD -> EXPIRED or
+# CANCELLED, CONFIRMING -> FAILED) gave its use back in the transaction that ended it.
+KEEPS_PROMOTION = {"HELD", "CONFIRMING", "CONFIRMED", "CANCELLING"}
+
+
+def was_confirmed(booking: dict) -> bool:
+    """Its timeline shows it entered CONFIRMED (the timeline is appended to in the transaction
+    of every status change)."""
+    return any((entry or {}).get("status") == "CONFIRMED" for entry in booking.get("timeline") or [])
+
+
+def keeps_promotion_use(booking: dict) -> bool:
+    status = booking.get("status")
+    return status in KEEPS_PROMOTION or (status == "CANCELLED" and was_confirmed(booking))
+
+
+def _booking_name(booking: dict) -> str:
+    return f"{booking.get('reference')} ({booking.get('booking_id')}, {booking.get('status')})"
+
+
+def check_promotions(findings: Findings, promotions: list[dict], uses: list[dict], bookings: list[dict]) -> None:
+    """Each code's `uses` is exactly the bookings that keep a use of it, within 0..max_uses; each
+    traveler's `PromotionUse.uses` is exactly their such bookings, within max_uses_per_traveler;
+    every code a booking names exists."""
+    by_code = {p["code"]: p for p in promotions}
+    expected: Counter = Counter()
+    expected_per_traveler: Counter = Counter()
+    keeping: dict[str, list[str]] = defaultdict(list)
+    for booking in bookings:
+        code = booking.get("promo_code")
+        if not code:
+            continue
+        findings.check("promotion: a booking's code exists", code in by_code,
+                       f"{_booking_name(booking)} names code {code}, which no promotion has")
+        if keeps_promotion_use(booking):
+            expected[code] += 1
+            expected_per_traveler[(code, booking["traveler_id"])] += 1
+            keeping[code].append(_booking_name(booking))
+    for code, promotion in sorted(by_code.items()):
+        stored, maximum = _n(promotion.get("uses")), _n(promotion.get("max_uses"))
+        findings.check("promotion: uses = bookings keeping the code", stored == expected[code],
+                       f"{code}: uses {stored}, bookings keeping it {expected[code]}: {keeping[code][:10]}")
+        findings.check("promotion: 0 <= uses <= max_uses", 0 <= stored <= maximum,
+                       f"{code}: uses {stored}, max_uses {maximum}")
+    stored_per_traveler = {(u["code"], u["traveler_id"]): _n(u.get("uses")) for u in uses}
+    for key in sorted(set(stored_per_traveler) | set(expected_per_traveler)):
+        code, traveler = key
+        stored = stored_per_traveler.get(key, 0)
+        findings.check("promotion: a traveler's uses = their bookings keeping the code",
+                       stored == expected_per_traveler[key],
+                       f"{code}, traveler {traveler}: uses {stored}, bookings keeping it {expected_per_traveler[key]}")
+        limit = _n((by_code.get(code) or {}).get("max_uses_per_traveler"))
+        findings.check("promotion: 0 <= a traveler's uses <= max_uses_per_traveler", 0 <= stored <= limit,
+                       f"{code}, traveler {traveler}: uses {stored}, max_uses_per_traveler {limit}")
+
+
+def check_booking_amounts(findings: Findings, bookings: list[dict]) -> None:
+    """What a booking charges is its items' amounts less its discount; the discount is >= 0,
+    comes with a code, and is shared by the items (each share within its item); what was
+    captured never exceeds what was charged, nor what is refunded what was captured."""
+    for booking in bookings:
+        name = _booking_name(booking)
+        items = booking.get("items") or []
+        discount = _n(booking.get("discount"))
+        amount = _n(booking.get("amount"))
+        listed = sum(_n(item.get("amount")) for item in items)
+        shares = [_n(item.get("discount")) for item in items]
+        findings.check("booking: amount = items' amounts - discount", amount == listed - discount,
+                       f"{name}: amount {amount}, items {listed}, discount {discount}")
+        findings.check("booking: 0 <= discount, with a code, shared by its items",
+                       discount >= 0 and (discount == 0 or bool(booking.get("promo_code")))
+                       and sum(shares) == discount
+                       and all(0 <= s <= _n(item.get("amount")) for s, item in zip(shares, items)),
+                       f"{name}: discount {discount}, code {booking.get('promo_code')}, item shares {shares} "
+                       f"of {[_n(i.get('amount')) for i in items]}")
+        captured, refunded = _n(booking.get("captured_amount")), _n(booking.get("refunded_amount"))
+        findings.check("booking: 0 <= captured - refunded, captured <= amount charged",
+                       0 <= refunded <= captured <= amount,
+                       f"{name}: charged {amount}, captured {captured}, refunded {refunded}")
+
+
+# --- the waitlist -------------------------------------------------------------------------------
+
+WAITLIST_ACTIVE = {"WAITING", "OFFERING"}
+# The Idempotency-Key of an entry's automatic hold (waitlist.offers.hold_key), as the holds route
+# stores it (core.idempotency.record_key("holds", traveler, key)).
+_WAITLIST_HOLD_KEY = re.compile(r"^holds#(?P<traveler>[^#]+)#waitlist-(?P<entry>wl_[0-9a-f]+)-(?P<offer>[0-9a-f]+)$")
+
+
+def waitlist_holds(idempotency: Iterable[dict]) -> dict[str, list[dict]]:
+    """Entry id -> the holds placed with its key: {booking_id, traveler_id, offer_key}."""
+    holds: dict[str, list[dict]] = defaultdict(list)
+    for record in idempotency:
+        match = _WAITLIST_HOLD_KEY.match(str(record.get("key", "")))
+        if not match or _n(record.get("response_status")) != 201:
+            continue
+        try:
+            body = json.loads(record.get("response_body") or "null")
+        except ValueError:
+            body = None
+        booking_id = body.get("booking_id") if isinstance(body, dict) else None
+        holds[match["entry"]].append({"booking_id": booking_id, "traveler_id": match["traveler"],
+                                      "offer_key": match["offer"]})
+    return holds
+
+
+def _epoch(iso: Any) -> float | None:
+    from datetime import datetime, timezone
+    try:
+        moment = datetime.fromisoformat(str(iso).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()
+
+
+def _entry_name(entry: dict) -> str:
+    when = entry.get("date") or f"{entry.get('check_in')}/{entry.get('check_out')}"
+    return (f"{entry.get('entry_id')} ({entry.get('status')}, traveler {entry.get('traveler_id')}, "
+            f"{entry.get('listing_id')} {when} x{_n(entry.get('quantity'))})")
+
+
+def _slot_of(entry: dict) -> str:
+    from chalicelib.waitlist.domain import Wanted, slot
+
+    return slot(entry["listing_id"], Wanted(_n(entry.get("quantity")), tuple(entry.get("dates") or ()),
+                                            date=entry.get("date"), check_in=entry.get("check_in"),
+                                            check_out=entry.get("check_out")))
+
+
+def check_waitlist_served(findings: Findings, entries: list[dict], days: Iterable[dict]) -> None:
+    """After settling (the sweep found nothing more to offer, no hold is live, no traveler is at a
+    hold limit), no WAITING entry fits the units free on its dates: it would have got them."""
+    available = {(d["listing_id"], d["date"]): _n(d.get("available")) for d in days}
+    for entry in entries:
+        if entry.get("status") != "WAITING":
+            continue
+        free = {day: available.get((entry["listing_id"], day), 0) for day in entry.get("dates") or []}
+        findings.check("waitlist: no WAITING entry fits the units free at the end",
+                       not free or any(n < _n(entry.get("quantity")) for n in free.values()),
+                       f"{_entry_name(entry)}: free units {free}")
+
+
+def check_waitlist_cap_refusals(findings: Findings, entries: list[dict], refused: list[str], cap: int) -> None:
+    """A join refused 429 for the cap of active entries: the traveler (by the email the entries
+    store from their token) must have had `cap` entries at all, or the refusal was wrong."""
+    created = Counter(str(e.get("traveler_email", "")).lower() for e in entries)
+    for email in refused:
+        findings.check("waitlist: 429 (cap of active entries) only for a traveler with that many entries",
+                       created[email.lower()] >= cap,
+                       f"{email} was refused 429 at the cap of {cap} active entries, and had {created[email.lower()]} "
+                       f"entries in all")
+
+
+def lapsed_unconfirmed(booking: dict | None) -> bool:
+    """A hold that ended without being confirmed (expired, failed, cancelled while held): it
+    served no one (waitlist.domain.hold_lapsed_unseen)."""
+    return booking is not None and booking.get("status") in ("EXPIRED", "FAILED", "CANCELLED") \
+        and not was_confirmed(booking)
+
+
+def check_waitlist(findings: Findings, entries: list[dict], slots: list[dict], bookings: list[dict],
+                   idempotency: list[dict]) -> None:
+    """Each OFFERED entry names one booking, its traveler's, for its listing, dates and quantity,
+    the one its current hold key placed. An entry gets a new key only when the hold of its old
+    key lapsed before the entry was marked (waitlist.offers, a lost answer): every hold of an
+    older key ended unconfirmed, so an entry is served by one booking at most. No entry that
+    left the line unserved (LEFT, EXPIRED) or still WAITS has a live or confirmed booking, nor
+    one placed after it left; none is left OFFERING; each traveler's active count and slots
+    match their WAITING and OFFERING entries."""
+    by_id = {b["booking_id"]: b for b in bookings}
+    holds = waitlist_holds(idempotency)
+    for entry in entries:
+        entry_id, status, name = entry["entry_id"], entry.get("status"), _entry_name(entry)
+        placed = holds.get(entry_id, [])
+        current = {h["booking_id"] for h in placed if h["offer_key"] == entry.get("offer_key")}
+        older = sorted(str(h["booking_id"]) for h in placed if h["offer_key"] != entry.get("offer_key"))
+        named = entry.get("booking_id")
+        findings.check("waitlist: no entry left OFFERING", status != "OFFERING",
+                       f"{name}: claimed until {entry.get('claimed_until')}, updated {entry.get('updated_at')}")
+        findings.check("waitlist: an entry's holds are its traveler's",
+                       all(h["traveler_id"] == entry.get("traveler_id") for h in placed), f"{name}: holds {placed}")
+        findings.check("waitlist: at most one booking per entry (older keys' holds lapsed unconfirmed)",
+                       len(current) <= 1 and all(lapsed_unconfirmed(by_id.get(b)) and b != named for b in older),
+                       f"{name}: names {named}; current key placed {sorted(map(str, current))}; older keys placed "
+                       f"{[(b, by_id.get(b, {}).get('status'), was_confirmed(by_id.get(b, {}))) for b in older]}")
+        if status == "OFFERED":
+            booking = by_id.get(named) if named else None
+            items = (booking or {}).get("items") or []
+            fits = (booking is not None and booking.get("traveler_id") == entry.get("traveler_id") and len(items) == 1
+                    and items[0].get("listing_id") == entry.get("listing_id")
+                    and list(items[0].get("dates") or []) == list(entry.get("dates") or [])
+                    and _n(items[0].get("quantity")) == _n(entry.get("quantity")))
+            findings.check("waitlist: an OFFERED entry names its traveler's booking for its listing, dates, quantity",
+                           fits, f"{name}: booking {named} "
+                           + (f"of traveler {booking.get('traveler_id')}, items "
+                              f"{[(i.get('listing_id'), i.get('dates'), _n(i.get('quantity'))) for i in items]}"
+                              if booking else "not found"))
+            findings.check("waitlist: an OFFERED entry's booking is the one its hold key placed",
+                           current == {named}, f"{name}: names {named}, its key placed {sorted(map(str, current))}")
+        else:
+            unserved = sorted(map(str, current | ({named} if named else set()))) + older
+            serving = [(b, by_id.get(b, {}).get("status")) for b in unserved if not lapsed_unconfirmed(by_id.get(b))]
+            if status in ("LEFT", "EXPIRED"):
+                left_at = float(entry.get("updated_at") or 0)
+                after = [b for b in unserved if (_epoch(by_id.get(b, {}).get("created_at")) or 0) >= left_at]
+                findings.check("waitlist: no LEFT/EXPIRED entry got a booking", not serving and not after,
+                               f"{name}: left the line at {left_at}; live or confirmed bookings {serving}; "
+                               f"placed after it left {after}")
+            elif status == "WAITING":
+                findings.check("waitlist: no WAITING entry has a live or confirmed booking", not serving and not named,
+                               f"{name}: names {named}; live or confirmed bookings of its keys {serving}")
+
+    active: Counter = Counter()
+    active_slots: dict[tuple[str, str], str] = {}
+    for entry in entries:
+        if entry.get("status") in WAITLIST_ACTIVE:
+            active[entry["traveler_id"]] += 1
+            active_slots[(entry["traveler_id"], _slot_of(entry))] = entry["entry_id"]
+    counts = {s["traveler_id"]: _n(s.get("count")) for s in slots if s.get("slot") == "active"}
+    for traveler in sorted(set(counts) | set(active)):
+        findings.check("waitlist: active count = WAITING + OFFERING entries", counts.get(traveler, 0) == active[traveler],
+                       f"traveler {traveler}: count {counts.get(traveler, 0)}, {active[traveler]} active entries")
+    stored_slots = {(s["traveler_id"], s["slot"]): s.get("entry_id") for s in slots if s.get("slot") != "active"}
+    for key in sorted(set(stored_slots) | set(active_slots)):
+        findings.check("waitlist: a slot for each active entry, and only those",
+                       stored_slots.get(key) == active_slots.get(key),
+                       f"traveler {key[0]} {key[1]}: slot names {stored_slots.get(key)}, "
+                       f"active entry {active_slots.get(key)}")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import random
 import threading
-from collections import defaultdict
+from collections import Counter, defaultdict
 from typing import Any
 
 from tools.event_runner import _FAILED, EventRunner, _SqsSource
@@ -36,6 +36,9 @@ class ChaosEventRunner(EventRunner):
         # thread of its own), so under a lock of its own: `+= 1` is a read and a write.
         self.clean_duplicate_failures = 0
         self._failures_lock = threading.Lock()
+        # Invocations per entry point (queues and schedules): the report shows that the
+        # waitlist's sweep ran on its schedule, and how often its worker was called.
+        self.invocations: Counter = Counter()
 
     def pending_echoes(self) -> int:
         with self._lock:
@@ -78,6 +81,7 @@ class ChaosEventRunner(EventRunner):
     def _invoke(self, name: str, handler: Any, function_name: str, event: dict[str, Any]) -> Any:
         with self._lock:
             self._rng.shuffle(event.get("Records", []))  # a batch in any order
+            self.invocations[name] += 1
         try:
             result = super()._invoke(name, handler, function_name, event)
         except SimulatedCrash as crash:
