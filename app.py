@@ -4,11 +4,20 @@ The Chalice app, its middleware, the blueprints of each context, and the SQS / s
 points. Those entry points must be defined here, not in blueprints, or app-level middleware
 never runs for them (DESIGN pitfall 3).
 """
+import gc
+
+# Cold start: no cyclic garbage collection while the modules load, then what they made is frozen
+# out of later collections (as core.lazy.collecting_later does; its docstring says why). Until
+# the end of this module.
+_collecting = gc.isenabled()
+gc.disable()
+
 from chalice import Chalice, ConvertToMiddleware, Rate
 
 from chalicelib.booking.routes import bp as booking_routes
 from chalicelib.booking.stripe_routes import bp as stripe_routes
 from chalicelib.core.http import http_middleware
+from chalicelib.core.lazy import collecting_later
 from chalicelib.core.config import queue_name
 from chalicelib.core.observability import logger, metrics
 from chalicelib.core.queues import CANCELLATIONS, CONFIRMATIONS, NOTIFICATIONS, RECOMMENDATIONS, WAITLIST, WEBHOOKS
@@ -23,9 +32,23 @@ from chalicelib.support.routes import bp as support_routes
 from chalicelib.waitlist.routes import bp as waitlist_routes
 
 app = Chalice(app_name="itinera")
+_first = True
 
-# Outermost first: metrics flush after everything, logs carry the Lambda context, then the
+
+def first_invocation(event, get_response):
+    """The first invocation of a cold start loads most of what it uses: inside collecting_later."""
+    global _first
+    if not _first:
+        return get_response(event)
+    _first = False
+    with collecting_later():
+        return get_response(event)
+
+
+# Outermost first: the first invocation finishes the cold start (core.lazy.collecting_later,
+# like the imports above); metrics flush after everything, logs carry the Lambda context, then the
 # HTTP layer sets the request id (the log correlation id) and maps errors.
+app.register_middleware(first_invocation, "all")
 app.register_middleware(ConvertToMiddleware(metrics.log_metrics), "all")
 app.register_middleware(ConvertToMiddleware(logger.inject_lambda_context), "all")
 app.register_middleware(http_middleware, "http")
@@ -41,6 +64,10 @@ app.register_blueprint(review_routes)
 app.register_blueprint(promotion_routes)
 app.register_blueprint(waitlist_routes)
 app.register_blueprint(recommendation_routes)
+
+if _collecting:
+    gc.freeze()
+    gc.enable()
 
 
 # Workers. Their modules load on first use: API cold starts do not pay for them.

@@ -19,11 +19,14 @@ route it answers.
 """
 from __future__ import annotations
 
+import gc
 import importlib
 import importlib.util
 import sys
+import threading
+from contextlib import contextmanager
 from types import ModuleType
-from typing import Any
+from typing import Any, Iterator
 
 
 class _Deferred(ModuleType):
@@ -32,6 +35,24 @@ class _Deferred(ModuleType):
     def __getattr__(self, attribute: str) -> Any:
         # Only called for attributes the stand-in lacks: everything but its own module fields.
         return getattr(importlib.import_module(self.__name__), attribute)
+
+
+@contextmanager
+def collecting_later() -> Iterator[None]:
+    """No cyclic garbage collection inside; then what was made is frozen out of later collections
+    (gc.freeze) and collection resumes. For cold starts: importing makes thousands of long-lived
+    objects and next to no garbage, and the collector would scan them again and again (~10% of
+    a cold first request's CPU, a full collection included). Does nothing if collection is
+    already off (an enclosing block, another thread's, or someone who wants it off)."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        gc.enable()
 
 
 def lazy_module(name: str) -> ModuleType:
@@ -90,3 +111,48 @@ def lazy_models(name: str) -> Any:
 def resolve(model: Any) -> Any:
     """The class behind a ModelRef; anything else as it is."""
     return model.resolve() if isinstance(model, ModelRef) else model
+
+
+class _Unused(ModuleType):
+    """Stands in sys.modules for a module a library imports but the code here never uses: the
+    first attribute read imports the real module (which replaces the stand-in) and forwards."""
+
+    def __getattr__(self, attribute: str) -> Any:
+        real = self.__dict__.get("_real")
+        if real is None:
+            with _unused_lock:  # check-and-remove only: the import itself takes the module's lock
+                if sys.modules.get(self.__name__) is self:
+                    del sys.modules[self.__name__]
+            real = importlib.import_module(self.__name__)
+            for key, value in list(vars(self).items()):  # submodules imported through the stand-in
+                if isinstance(value, ModuleType) and not hasattr(real, key):
+                    setattr(real, key, value)
+            self.__dict__["_real"] = real
+        return getattr(real, attribute)
+
+
+_unused_lock = threading.Lock()
+
+
+def defer_unused(name: str) -> None:
+    """Until something reads it, `import name` / `from parent import name` give a stand-in that
+    imports the real module on first use. For a submodule a library imports eagerly but the
+    code here does not need: PyJWT imports cryptography.x509 (~20 ms of a cold start) only to
+    tell an HMAC secret from a DER certificate, and only RS256 is accepted here (core.auth).
+    Does nothing once the module is imported."""
+    parent_name, _, child = name.rpartition(".")
+    parent = importlib.import_module(parent_name)
+    with _unused_lock:
+        if name in sys.modules:
+            return
+        spec = importlib.util.find_spec(name)
+        if spec is None:
+            raise ImportError(f"no module named {name!r}")
+        stand_in = _Unused(name)
+        # The real spec and path: find_spec answers as for the real module, and a submodule
+        # imported first (`import package.name.sub`) loads from disk once, not via __getattr__.
+        stand_in.__spec__ = spec
+        if spec.submodule_search_locations is not None:
+            stand_in.__path__ = list(spec.submodule_search_locations)
+        sys.modules[name] = stand_in
+        setattr(parent, child, stand_in)  # the import system replaces it when the real one loads
