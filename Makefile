@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-slow test-fast bench chaos synth package clean venv fuzz deploy outputs admin destroy
+.PHONY: run test test-fast bench chaos synth package clean venv fuzz deploy outputs admin destroy
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -18,10 +18,6 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest
-
-# The heavy regression files kept out of `make test` (the demo seed, the issue-13 reviews' attacks).
-test-slow: $(STAMP)
-	$(PY) -m pytest -m slow
 
 # Unit and integration tests only (no local stack).
 test-fast: $(STAMP)

@@ -27,6 +27,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -185,18 +186,24 @@ def run_role(api_url: str, role: str, token: str | None, operations: list[str], 
 
 
 def fuzz(api_url: str, *, roles: tuple[str, ...] = tuple(ROLES), max_examples: int, seed: int = SEED,
-         workers: int = 1, stream: bool = False) -> FuzzResult:
+         workers: int = 1, stream: bool = False, together: bool = False) -> FuzzResult:
+    """One Schemathesis run per caller, one after another, or all at once with `together` (the
+    runs wait on the API far more than they compute: at once they take the longest one's time,
+    and the API also meets every caller's requests interleaved, as it does in production)."""
     document = requests.get(f"{api_url}/openapi.json", timeout=TIMEOUT).json()
     tokens = {role: login(api_url, email) for role, (email, _) in ROLES.items() if email and role in roles}
     vendor_token = tokens.get("vendor") or login(api_url, ROLES["vendor"][0])
     hold_target = prepare_hold_target(api_url, vendor_token)
-    runs = []
-    for role in roles:
-        _, group = ROLES[role]
-        runs.append(run_role(api_url, role, tokens.get(role), role_operations(document, group),
-                             max_examples=max_examples, seed=seed, workers=workers, hold_target=hold_target,
-                             stream=stream))
-    return FuzzResult(runs, seed)
+
+    def run(role: str) -> RoleRun:
+        return run_role(api_url, role, tokens.get(role), role_operations(document, ROLES[role][1]),
+                        max_examples=max_examples, seed=seed, workers=workers, hold_target=hold_target,
+                        stream=stream and not together)
+
+    if not together:
+        return FuzzResult([run(role) for role in roles], seed)
+    with ThreadPoolExecutor(max_workers=len(roles)) as pool:
+        return FuzzResult(list(pool.map(run, roles)), seed)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -204,6 +211,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-examples", type=int, default=50, help="test cases per operation and phase")
     parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument("--roles", default=",".join(ROLES), help="comma-separated: " + ",".join(ROLES))
+    parser.add_argument("--together", action="store_true",
+                        help="fuzz every caller at once, as `make test` does (its output is not streamed)")
     parser.add_argument("--workers", type=int, default=1,
                         help="more than 1 races in Hypothesis's (not thread-safe) caches")
     parser.add_argument("--api-url", help="fuzz a stack that is already running (its limits as they are)")
@@ -222,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
         api_url = stack.api_url
     try:
         result = fuzz(api_url.rstrip("/"), roles=roles, max_examples=args.max_examples, seed=args.seed,
-                      workers=args.workers, stream=True)
+                      workers=args.workers, stream=True, together=args.together)
     finally:
         if stack is not None:
             from tests.e2e.conftest import stop_stack

@@ -1,6 +1,7 @@
 """Catalog set-up for booking tests, through the vendor API like a real vendor."""
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import date, timedelta
 
@@ -13,6 +14,23 @@ def day(offset: int) -> str:
 
 def make_listing(api, vendor_token: str, *, kind: str = "hotel", capacity: int = 10, price: int = 10000,
                  days: int = 40, policy: tuple[int, int] = (48, 50), currency: str = "EUR") -> str:
+    """A listing on sale from today for `days` days. A test's first listing is made once per
+    test process and copied for the others (tests.conftest.world_once): a 40-day calendar is a
+    40-item transaction, about a second in moto."""
+    import jwt
+
+    from chalicelib.core import clock
+    from tests.conftest import world_once
+
+    vendor = jwt.decode(vendor_token, options={"verify_signature": False})["sub"]
+    moved = round(clock.now() - time.time())  # a test that moved the clock first: a listing made then
+    return world_once(("listing", vendor, kind, capacity, price, days, policy, currency, TODAY, moved),
+                      lambda: _create_listing(api, vendor_token, kind=kind, capacity=capacity, price=price,
+                                              days=days, policy=policy, currency=currency))
+
+
+def _create_listing(api, vendor_token: str, *, kind: str, capacity: int, price: int, days: int,
+                    policy: tuple[int, int], currency: str) -> str:
     body = {"kind": kind, "title": f"Test {kind} {uuid.uuid4().hex[:6]}", "description": "A place to test",
             "currency": currency, "attributes": {},
             "cancellation_policy": {"free_until_hours": policy[0], "refund_percent_after": policy[1]}}

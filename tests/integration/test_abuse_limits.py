@@ -150,24 +150,6 @@ def test_a_hold_replay_is_not_a_new_attempt_and_is_answered_over_the_limit(api, 
     assert held_units(hotel) == LIMIT
 
 
-@pytest.fixture
-def serialized_moto(monkeypatch):
-    """moto's in-process DynamoDB does not isolate a transaction from other threads; DynamoDB
-    does, so here each DynamoDB call runs alone (as in test_payments_local)."""
-    from moto.dynamodb.models import DynamoDBBackend
-
-    lock = threading.RLock()
-    for name in ("transact_write_items", "get_item", "put_item", "update_item", "delete_item", "query",
-                 "batch_get_item"):
-        original = getattr(DynamoDBBackend, name)
-
-        def locked(self, *args, _original=original, **kwargs):
-            with lock:
-                return _original(self, *args, **kwargs)
-
-        monkeypatch.setattr(DynamoDBBackend, name, locked)
-
-
 def test_concurrent_hold_attempts_never_exceed_the_limit(api, tokens, hotel, limits, serialized_moto):
     racer = Principal(user_id="racer-" + uuid.uuid4().hex[:8], email="racer@example.com", name="Racer",
                       roles=frozenset({"travelers"}))

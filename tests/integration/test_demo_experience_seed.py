@@ -12,12 +12,10 @@ from chalicelib.core import clock
 from chalicelib.core.config import settings
 from chalicelib.inventory.domain import utc_now
 from chalicelib.inventory.models import AvailabilityDay
+from tests.conftest import world_once
 from tools import seed
 from tools.seed import listing_id, seed_demo_catalog
 from tools.seed_experience import ANCHOR_HOTEL, WAITLIST_DAYS_AHEAD, WAITLIST_HOTEL, seed_demo_experience
-
-# Heavy (seeding, thread races): outside the 15-minute suite, run by `make test-slow`.
-pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(autouse=True)
@@ -28,10 +26,15 @@ def _clock():
 
 @pytest.fixture
 def seeded(api, tokens, monkeypatch) -> list[str]:
-    """The catalog (a two-week calendar: the scenes use the next eleven days) and the experience."""
+    """The catalog (a two-week calendar: the scenes use the next eleven days) and the experience,
+    seeded once per test process and day, then copied for each test (seeding takes ~30 s)."""
     monkeypatch.setattr(seed, "DAYS", 14)
-    seed_demo_catalog(progress=lambda line: None)
-    return seed_demo_experience(progress=lambda line: None)
+
+    def build() -> list[str]:
+        seed_demo_catalog(progress=lambda line: None)
+        return seed_demo_experience(progress=lambda line: None)
+
+    return world_once(("demo experience", today(0)), build)
 
 
 def today(offset: int = 0) -> str:

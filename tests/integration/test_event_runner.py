@@ -330,7 +330,8 @@ def test_run_a_blocked_handler_does_not_delay_another_queue(sqs: Any) -> None:
         sqs.send_message(QueueUrl=fast_url, MessageBody="book 7")
         assert wait_for(lambda: bool(confirmed), timeout=5), "the other queue waited for the blocked handler"
         assert confirmed == [("book 7", True)]
-        assert queue_counts(sqs, fast_url) == (0, 0)  # handled and deleted meanwhile
+        # handled and deleted meanwhile (the delete follows the handler's return: wait for it)
+        assert wait_for(lambda: queue_counts(sqs, fast_url) == (0, 0), timeout=5), queue_counts(sqs, fast_url)
     finally:
         release.set()
         stop.set()

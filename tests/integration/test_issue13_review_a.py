@@ -34,9 +34,6 @@ DAY = 86400
 POLICY = {"free_until_hours": 24, "refund_percent_after": 0}
 REPO = Path(__file__).resolve().parents[2]
 
-# Heavy (seeding, thread races): outside the 15-minute suite, run by `make test-slow`.
-pytestmark = pytest.mark.slow
-
 
 @pytest.fixture(autouse=True)
 def _clock():
@@ -628,7 +625,6 @@ def test_recommendations_a_throttled_batch_read_backs_off_and_gives_up(api, toke
     assert len(sleeps) == len(calls) - 1 and sleeps == sorted(sleeps) and sleeps[0] < sleeps[-1]  # growing pauses
     assert response.status_code == 503 and error_code(response) == "SERVICE_UNAVAILABLE", response.data
     assert response.headers.get("Retry-After") == "1"
-
 
 
 @pytest.mark.parametrize("raw", [

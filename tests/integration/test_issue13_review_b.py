@@ -21,11 +21,6 @@ from tests.integration import test_promotions as pr
 from tests.integration import test_waitlist as wl
 from tests.integration.booking_helpers import day, hold_body, key, make_listing, pay_booking
 
-serialized_moto = pr.serialized_moto  # each DynamoDB call alone, as DynamoDB isolates transactions
-
-# Heavy (seeding, thread races): outside the 15-minute suite, run by `make test-slow`.
-pytestmark = pytest.mark.slow
-
 
 @pytest.fixture(autouse=True)
 def _clock_back():

@@ -513,24 +513,6 @@ def test_the_fake_answers_every_scripted_call_like_the_local_provider(payments):
 
 # -- concurrency ------------------------------------------------------------------------------
 
-@pytest.fixture
-def serialized_moto(monkeypatch):
-    """moto applies a transaction item by item and, on failure, restores a copy of the table
-    taken before, with no lock: threads racing in-process can see or erase each other's writes.
-    DynamoDB isolates transactions (or cancels one with TransactionConflict, tested below), so
-    here each DynamoDB call runs alone; the threads still interleave between calls."""
-    from moto.dynamodb.models import DynamoDBBackend
-
-    lock = threading.RLock()
-    for name in ("transact_write_items", "get_item", "put_item", "update_item", "delete_item", "scan"):
-        original = getattr(DynamoDBBackend, name)
-
-        def locked(self, *args, _original=original, **kwargs):
-            with lock:
-                return _original(self, *args, **kwargs)
-
-        monkeypatch.setattr(DynamoDBBackend, name, locked)
-
 
 def race(count: int, call):
     barrier = threading.Barrier(count)

@@ -249,23 +249,6 @@ def test_a_code_that_ended_after_it_was_read_is_refused_by_the_holds_transaction
 
 # -- the maximum under concurrency --------------------------------------------------------------
 
-@pytest.fixture
-def serialized_moto(monkeypatch):
-    """moto's in-process DynamoDB does not isolate a transaction from other threads; DynamoDB
-    does, so here each DynamoDB call runs alone (as in test_abuse_limits)."""
-    from moto.dynamodb.models import DynamoDBBackend
-
-    lock = threading.RLock()
-    for name in ("transact_write_items", "get_item", "put_item", "update_item", "delete_item", "query",
-                 "batch_get_item"):
-        original = getattr(DynamoDBBackend, name)
-
-        def locked(self, *args, _original=original, **kwargs):
-            with lock:
-                return _original(self, *args, **kwargs)
-
-        monkeypatch.setattr(DynamoDBBackend, name, locked)
-
 
 def test_fifty_concurrent_holds_never_use_a_code_more_than_its_maximum(api, tokens, hotel, serialized_moto):
     code = code_of(api, tokens["vendor"], max_uses=10, max_uses_per_traveler=1, percent_off=25)

@@ -50,24 +50,6 @@ def hotel(api, tokens):
     return new_listing(api, tokens, kind="hotel", capacity=2, price=10000)
 
 
-@pytest.fixture
-def serialized_moto(monkeypatch):
-    """moto's in-process DynamoDB does not isolate a transaction from other threads; DynamoDB
-    does, so in the race tests each DynamoDB call runs alone (as in test_promotions)."""
-    from moto.dynamodb.models import DynamoDBBackend
-
-    lock = threading.RLock()
-    for name in ("transact_write_items", "get_item", "put_item", "update_item", "delete_item", "query",
-                 "batch_get_item", "scan"):
-        original = getattr(DynamoDBBackend, name)
-
-        def locked(self, *args, _original=original, **kwargs):
-            with lock:
-                return _original(self, *args, **kwargs)
-
-        monkeypatch.setattr(DynamoDBBackend, name, locked)
-
-
 # --- helpers ------------------------------------------------------------------------------------
 
 def traveler(name: str = "t") -> Principal:
