@@ -4,21 +4,19 @@ The Chalice app, its middleware, the blueprints of each context, and the SQS / s
 points. Those entry points must be defined here, not in blueprints, or app-level middleware
 never runs for them (DESIGN pitfall 3).
 """
-import gc
+from chalicelib.core.lazy import collecting_later
 
 # Cold start: no cyclic garbage collection while the modules load, then what they made is frozen
-# out of later collections (as core.lazy.collecting_later does; its docstring says why). Until
-# the end of this module.
-_collecting = gc.isenabled()
-gc.disable()
+# out of later collections (core.lazy.collecting_later says why), until the end of this module.
+_loading = collecting_later()
+_loading.__enter__()
 
 from chalice import Chalice, ConvertToMiddleware, Rate
 
 from chalicelib.booking.routes import bp as booking_routes
 from chalicelib.booking.stripe_routes import bp as stripe_routes
-from chalicelib.core.http import http_middleware
-from chalicelib.core.lazy import collecting_later
 from chalicelib.core.config import queue_name
+from chalicelib.core.http import http_middleware
 from chalicelib.core.observability import logger, metrics
 from chalicelib.core.queues import CANCELLATIONS, CONFIRMATIONS, NOTIFICATIONS, RECOMMENDATIONS, WAITLIST, WEBHOOKS
 from chalicelib.identity.routes import bp as identity_routes
@@ -65,9 +63,7 @@ app.register_blueprint(promotion_routes)
 app.register_blueprint(waitlist_routes)
 app.register_blueprint(recommendation_routes)
 
-if _collecting:
-    gc.freeze()
-    gc.enable()
+_loading.__exit__(None, None, None)
 
 
 # Workers. Their modules load on first use: API cold starts do not pay for them.

@@ -161,7 +161,7 @@ def _install_write_tracking() -> None:
 _install_write_tracking()
 
 
-def _carry_tokens(restore) -> None:
+def _carry_tokens(restore):
     """Restore a world, keeping the tokens the live user pools issued (they hold moto's record
     of refresh tokens: without it a sign-in made before the restore could not refresh)."""
     from moto.backends import get_backend
