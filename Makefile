@@ -4,23 +4,43 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast bench chaos synth package clean venv fuzz deploy outputs admin destroy
+.PHONY: run test test-fast bench chaos synth package clean venv fuzz deploy outputs admin destroy chromium screenshots
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@touch $(STAMP)
 
+# The web app needs no build; npm brings only Swagger UI for /docs, exactly as locked
+# (--ignore-scripts: a dependency's install script never runs here).
+WEB_STAMP := web/node_modules/.installed
+$(WEB_STAMP): web/package.json web/package-lock.json
+	cd web && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	@touch $(WEB_STAMP)
+
+# The browser tests drive Debian's chromium (Playwright's own browser download cannot run here).
+CHROMIUM ?= /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+chromium:
+	@test -x $(CHROMIUM) || { echo "Installing Debian's chromium for the browser tests ..."; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  $(SUDO) apt-get install -y -qq chromium >/dev/null 2>&1 || \
+	  { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium >/dev/null; }; }
+
 venv: $(STAMP)
 
-run: $(STAMP)
+run: $(STAMP) $(WEB_STAMP)
 	@$(PY) -m tools.stack
 
-test: $(STAMP)
+test: $(STAMP) $(WEB_STAMP) chromium
 	$(PY) -m pytest
 
+# The README's pictures: the browser tests' screenshots (build/screenshots) copied to docs/.
+screenshots:
+	mkdir -p docs/screenshots && cp build/screenshots/*.png docs/screenshots/
+
 # Unit and integration tests only (no local stack).
-test-fast: $(STAMP)
+test-fast: $(STAMP) $(WEB_STAMP)
 	$(PY) -m pytest tests/unit tests/integration tests/infra
 
 # Schemathesis against a fresh local stack as every role, all phases, longer than in `make test`
@@ -43,7 +63,7 @@ synth: $(STAMP)
 package: synth
 
 # AWS (README "Deploy to AWS"): your credentials and AWS_REGION; STAGE=dev by default.
-deploy: $(STAMP)
+deploy: $(STAMP) $(WEB_STAMP)
 	$(PY) -m tools.deploy deploy --stage $(or $(STAGE),dev) $(foreach p,$(PARAMETERS),--parameter $(p))
 
 outputs: $(STAMP)
@@ -56,4 +76,4 @@ destroy: $(STAMP)
 	$(PY) -m tools.deploy destroy --stage $(or $(STAGE),dev)
 
 clean:
-	rm -rf $(VENV) .itinera build .pytest_cache
+	rm -rf $(VENV) .itinera build .pytest_cache web/node_modules

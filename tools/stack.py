@@ -1,11 +1,12 @@
-"""The local stack behind `make run`: emulator, resources, demo data, API, workers, schedules.
+"""The local stack behind `make run`: emulator, resources, demo data, API, workers, schedules, web app.
 
-    python -m tools.stack            (ports from ITINERA_AWS_PORT / ITINERA_API_PORT)
+    python -m tools.stack    (ports from ITINERA_AWS_PORT / ITINERA_API_PORT / ITINERA_WEB_PORT)
 
 Starts moto in server mode as the embedded AWS (tools/emulator.py), bootstraps every resource (idempotently),
-seeds demo users and the demo catalog, serves the API with Chalice's local server, and runs the
-local event runner (SQS entry points and schedules of app.py) in this process. Ctrl-C or
-SIGTERM stops everything it started.
+seeds demo users and the demo catalog, serves the API with Chalice's local server, runs the
+local event runner (SQS entry points and schedules of app.py) in this process, and serves the
+web app with the API under /api (tools/web_server.py). Ctrl-C or SIGTERM stops everything it
+started.
 """
 from __future__ import annotations
 
@@ -71,9 +72,12 @@ def stack_environment(aws_port: int) -> dict[str, str]:
 
 
 class Stack:
-    def __init__(self, *, aws_port: int, api_port: int, seed: bool = True, quiet: bool = False) -> None:
+    def __init__(self, *, aws_port: int, api_port: int, web_port: int = 8080, seed: bool = True,
+                 quiet: bool = False) -> None:
         self.aws_port = aws_port
         self.api_port = api_port
+        self.web_port = web_port
+        self.web: Any = None
         self.seed = seed
         self.quiet = quiet
         self.processes: list[subprocess.Popen[Any]] = []
@@ -86,7 +90,8 @@ class Stack:
             print(line, flush=True)
 
     def start(self) -> dict[str, Any]:
-        for name, port in (("ITINERA_AWS_PORT", self.aws_port), ("ITINERA_API_PORT", self.api_port)):
+        for name, port in (("ITINERA_AWS_PORT", self.aws_port), ("ITINERA_API_PORT", self.api_port),
+                           ("ITINERA_WEB_PORT", self.web_port)):
             if not port_free("127.0.0.1", port):
                 raise StackError(f"port {port} on 127.0.0.1 is already in use: stop what uses it "
                                  f"or set {name} to a free port")
@@ -116,7 +121,19 @@ class Stack:
                      "--stage", "local"])
         wait_for_http(f"http://127.0.0.1:{self.api_port}/health", 60, self.processes[-1])
         self._start_event_runner()
+        self._start_web()
         return outputs
+
+    def _start_web(self) -> None:
+        from chalicelib.core.config import settings
+        from tools.web_server import WebServer, site_config
+
+        if not (ROOT / "web" / "node_modules" / "swagger-ui-dist").is_dir():
+            self.say("  (web/node_modules is missing: /docs needs `npm ci --prefix web`; make run does it)")
+        config = site_config(stage=settings().stage, payment_provider=settings().payment_provider,
+                             stripe_publishable_key=os.environ.get("ITINERA_STRIPE_PUBLISHABLE_KEY") or None)
+        self.say(f"Starting the web app on http://127.0.0.1:{self.web_port} ...")
+        self.web = WebServer(self.web_port, self.api_port, config).start()
 
     def _seed(self) -> None:
         try:
@@ -154,6 +171,8 @@ class Stack:
 
     def stop(self) -> None:
         self.stop_event.set()
+        if self.web is not None:
+            self.web.stop()
         if self.runner_thread is not None:
             self.runner_thread.join(timeout=10)
         for proc in reversed(self.processes):
@@ -167,16 +186,17 @@ class Stack:
                 proc.wait()
 
 
-def banner(api_port: int, aws_port: int, highlights: list[str] | None = None) -> str:
+def banner(api_port: int, aws_port: int, highlights: list[str] | None = None, web_port: int = 8080) -> str:
     from tools.demo_users import DEFAULT_PASSWORD, DEMO_USERS
 
     password = os.environ.get("ITINERA_DEMO_PASSWORD", DEFAULT_PASSWORD)
     lines = [
         "",
-        f"Itinera is running: API http://127.0.0.1:{api_port}  (embedded AWS http://127.0.0.1:{aws_port})",
+        f"Itinera is running: web app http://127.0.0.1:{web_port}  API http://127.0.0.1:{api_port}  "
+        f"(embedded AWS http://127.0.0.1:{aws_port})",
         f"  health   curl http://127.0.0.1:{api_port}/health",
-        f"  API doc  http://127.0.0.1:{api_port}/openapi.json",
-        "Demo logins (POST /auth/login):",
+        f"  API doc  http://127.0.0.1:{web_port}/docs/  (OpenAPI: http://127.0.0.1:{api_port}/openapi.json)",
+        "Demo logins (web app's Sign in, or POST /auth/login):",
     ]
     for user in DEMO_USERS:
         extra = f"  vendor_id={user.vendor_id}" if user.vendor_id else ""
@@ -190,12 +210,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run the whole Itinera stack locally.")
     parser.add_argument("--aws-port", type=int, default=int(os.environ.get("ITINERA_AWS_PORT", "5000")))
     parser.add_argument("--api-port", type=int, default=int(os.environ.get("ITINERA_API_PORT", "8000")))
+    parser.add_argument("--web-port", type=int, default=int(os.environ.get("ITINERA_WEB_PORT", "8080")))
     parser.add_argument("--no-seed", action="store_true", help="skip the demo catalog")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT))
     # The workers run in this process: Powertools warns on every invoke that emits no metric.
     warnings.filterwarnings("ignore", message="No application metrics to publish")
-    stack = Stack(aws_port=args.aws_port, api_port=args.api_port, seed=not args.no_seed)
+    stack = Stack(aws_port=args.aws_port, api_port=args.api_port, web_port=args.web_port, seed=not args.no_seed)
     stopping = threading.Event()
 
     def on_signal(signum: int, frame: Any) -> None:
@@ -205,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     try:
         stack.start()
-        print(banner(args.api_port, args.aws_port, stack.highlights), flush=True)
+        print(banner(args.api_port, args.aws_port, stack.highlights, args.web_port), flush=True)
         while not stopping.is_set():
             for proc in stack.processes:
                 if proc.poll() is not None:

@@ -34,6 +34,7 @@ class Stack:
     api_url: str
     aws_url: str
     process: subprocess.Popen
+    web_url: str = ""
     output: list[str] = field(default_factory=list)
     http: requests.Session = field(default_factory=requests.Session)
 
@@ -65,15 +66,17 @@ class Stack:
 
 
 def start_stack(extra_env: dict[str, str] | None = None, timeout: float = 120, args: tuple[str, ...] = ()) -> Stack:
-    aws_port, api_port = free_port(), free_port()
+    aws_port, api_port, web_port = free_port(), free_port(), free_port()
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("AWS_", "ITINERA_", "PYTEST_"))}
     env.update({"ITINERA_AWS_PORT": str(aws_port), "ITINERA_API_PORT": str(api_port),
+                "ITINERA_WEB_PORT": str(web_port),
                 "ITINERA_DEMO_EXPERIENCE": "false",  # tools.stack: the demo guests' trips are not needed here
                 "PYTHONUNBUFFERED": "1", **(extra_env or {})})
     process = subprocess.Popen([sys.executable, "-m", "tools.stack", *args], cwd=ROOT, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    stack = Stack(f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{aws_port}", process)
+    stack = Stack(f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{aws_port}", process,
+                  web_url=f"http://127.0.0.1:{web_port}")
     ready = threading.Event()
 
     def pump() -> None:
@@ -107,3 +110,39 @@ def stack():
     started = start_stack()
     yield started
     stop_stack(started)
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """One headless Chromium per test process (tests/e2e/web.py)."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.e2e.web import CHROMIUM, CHROMIUM_ARGS
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium package")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def browser_page(chromium, stack):
+    """A fresh browser context (no cookies or storage) on the stack's web app, desktop-sized.
+    The page's console errors and failed API answers of 5xx fail the test: a page must never
+    break silently."""
+    from tests.e2e.web import DESKTOP
+
+    context = chromium.new_context(base_url=stack.web_url, viewport=DESKTOP)
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+    page.on("console", lambda message: problems.append(f"console {message.type}: {message.text}")
+            if message.type == "error" and "the server responded with a status of 4" not in message.text else None)
+    page.on("response", lambda response: problems.append(f"{response.status} {response.url}")
+            if response.status >= 500 else None)
+    yield page
+    context.close()
+    assert not problems, problems

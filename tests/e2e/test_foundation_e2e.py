@@ -101,7 +101,9 @@ def test_ctrl_c_stops_everything_cleanly():
     stack = start_stack(args=("--no-seed",))
     api_port = int(stack.api_url.rsplit(":", 1)[1])
     aws_port = int(stack.aws_url.rsplit(":", 1)[1])
+    web_port = int(stack.web_url.rsplit(":", 1)[1])
     assert requests.get(stack.url("/health"), timeout=10).status_code == 200
+    assert requests.get(stack.web_url + "/api/health", timeout=10).status_code == 200
     assert stop_stack(stack) == 0
     deadline = time.monotonic() + 5
     while "Stopped." not in "".join(stack.output) and time.monotonic() < deadline:
@@ -110,7 +112,7 @@ def test_ctrl_c_stops_everything_cleanly():
     assert "Stopping Itinera" in output and "Stopped." in output
     assert "Traceback" not in output
     deadline = time.monotonic() + 10
-    while not (port_free("127.0.0.1", api_port) and port_free("127.0.0.1", aws_port)):
+    while not all(port_free("127.0.0.1", port) for port in (api_port, aws_port, web_port)):
         assert time.monotonic() < deadline, "a child process still holds a port"
         time.sleep(0.2)
 

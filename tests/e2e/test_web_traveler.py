@@ -1,0 +1,185 @@
+"""The traveler's booking flow in a real browser: search (with the places combobox), a listing's
+calendar, the trip, one hold for a flight and a hotel, paying with a test token, the page
+following CONFIRMING to CONFIRMED by itself, and cancelling after the refund quote. Each step is
+checked against the API's own state of the booking."""
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import date, timedelta
+
+from playwright.sync_api import expect
+
+from tests.e2e.web import PHONE, api_token, booking_id_from_url, screenshot, sign_in
+
+PASSWORD = "Fresh-Pass-123"
+
+
+def _digits(text: str) -> str:
+    return re.sub(r"\D", "", text)
+
+
+def _search(stack, **query) -> list[dict]:
+    answer = stack.http.get(stack.url("/search"), params=query, timeout=10)
+    assert answer.status_code == 200, answer.text
+    return answer.json()["results"]
+
+
+def _booking(stack, page, booking_id: str) -> dict:
+    answer = stack.http.get(stack.url(f"/bookings/{booking_id}"),
+                            headers={"Authorization": f"Bearer {api_token(page)}"}, timeout=10)
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def _pick_place(page, label: str, typed: str, option: str, *, keyboard: bool = False) -> None:
+    box = page.get_by_role("combobox", name=label)
+    box.fill(typed)
+    listbox = page.get_by_role("listbox", name=f"{label} suggestions")
+    listbox.get_by_role("option").first.wait_for()
+    expect(box).to_have_attribute("aria-expanded", "true")
+    if keyboard:  # the first option is the wanted one: arrows and Enter pick it
+        box.press("ArrowDown")
+        expect(box).to_have_attribute("aria-activedescendant", re.compile(".+"))
+        box.press("Enter")
+    else:
+        listbox.get_by_role("option", name=option).click()
+    expect(box).to_have_attribute("aria-expanded", "false")
+
+
+def test_a_new_traveler_books_a_flight_and_a_hotel_pays_and_cancels(browser_page, stack):
+    page = browser_page
+    day = (date.today() + timedelta(days=30)).isoformat()
+    check_out = (date.today() + timedelta(days=32)).isoformat()
+    # What the seeded catalog has on those dates, from the API itself.
+    flights = _search(stack, kind="flight", origin="PAR", destination="LIS", date=day, quantity=1)
+    hotels = _search(stack, kind="hotel", city="LIS", check_in=day, check_out=check_out, quantity=1)
+    assert flights and hotels
+
+    # A fresh traveler signs up through the page and lands on the search.
+    page.goto("/#/signup")
+    page.get_by_label("Name").fill("Wanda Web")
+    page.get_by_label("Email").fill(f"web-traveler-{uuid.uuid4().hex[:10]}@example.com")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Create account").click()
+    page.get_by_role("heading", name="Search", exact=True).wait_for()
+
+    # The flight: the kind changes the fields; places come from the combobox.
+    page.get_by_label("What").select_option("flight")
+    _pick_place(page, "From", "par", "Paris (PAR)", keyboard=True)
+    expect(page.get_by_role("combobox", name="From")).to_have_value("PAR")
+    _pick_place(page, "To", "lisb", "Lisbon (LIS)")
+    page.get_by_label("Date").fill(day)
+    page.get_by_role("button", name="Search", exact=True).click()
+    results = page.locator("li.card")
+    expect(results.first).to_contain_text(flights[0]["title"])
+    assert "kind=flight" in page.url and "origin=PAR" in page.url and "destination=LIS" in page.url
+    expect(results).to_have_count(min(len(flights), 10))
+    assert _digits(results.first.locator(".price").inner_text()) == str(flights[0]["price_total"]["amount"])
+    screenshot(page, "traveler-search")
+    results.first.get_by_role("button", name="Add to trip").click()
+    expect(results.first.get_by_role("status")).to_contain_text("1 item")
+
+    # The hotel: from its listing page, dates and quantity carried along from the results.
+    page.get_by_label("What").select_option("hotel")
+    _pick_place(page, "City", "lis", "Lisbon (LIS)")
+    page.get_by_label("Check-in").fill(day)
+    page.get_by_label("Check-out").fill(check_out)
+    page.get_by_role("button", name="Search", exact=True).click()
+    expect(results.first).to_contain_text(hotels[0]["title"])
+    results.first.get_by_role("link", name=hotels[0]["title"], exact=True).click()
+    page.get_by_role("heading", name=hotels[0]["title"], level=1).wait_for()
+    expect(page.get_by_label("Check-in")).to_have_value(day)
+    expect(page.get_by_label("Check-out")).to_have_value(check_out)
+    page.locator(".calendar button.day").first.wait_for()
+    expect(page.locator(f'.calendar button.day[data-date="{day}"]')).to_have_attribute("aria-pressed", "true")
+    quote = page.locator("main .card .price").first
+    expect(quote).to_be_visible()
+    assert _digits(quote.inner_text()) == str(hotels[0]["price_total"]["amount"])
+    screenshot(page, "traveler-listing")
+    page.get_by_role("button", name="Add to trip").click()
+    page.get_by_role("link", name="view your trip").click()
+
+    # The trip: both items, the contact prefilled from /me; one hold for both.
+    page.get_by_role("heading", name="Your trip").wait_for()
+    expect(page.locator("main tbody tr")).to_have_count(2)
+    expect(page.get_by_label("Name")).to_have_value("Wanda Web")
+    screenshot(page, "traveler-trip")
+    page.get_by_role("button", name="Hold trip").click()
+    page.wait_for_url(re.compile(r"#/bookings/bk_"))
+    booking_id = booking_id_from_url(page)
+    timer = page.get_by_role("timer")
+    expect(timer).to_have_text(re.compile(r"^1?\d:\d\d left$"))
+    held = _booking(stack, page, booking_id)
+    assert held["status"] == "HELD"
+    assert sorted(item["kind"] for item in held["items"]) == ["flight", "hotel"]
+    expect(page.locator(".reference")).to_have_text(held["reference"])
+    screenshot(page, "traveler-booking-held")
+    page.goto("/#/trip")
+    page.get_by_text("Your trip is empty").wait_for()  # the cart was cleared by the hold
+    page.go_back()
+
+    # Pay with an accepted test card: the page follows CONFIRMING to CONFIRMED without a reload.
+    page.get_by_label("Visa card that is accepted").check()
+    page.evaluate("window.__sameDocument = true")
+    page.get_by_role("button", name="Pay").click()
+    expect(page.locator(".booking-status")).to_contain_text("CONFIRMED", timeout=20_000)
+    assert page.evaluate("window.__sameDocument === true")
+    confirmed = _booking(stack, page, booking_id)
+    assert confirmed["status"] == "CONFIRMED"
+    assert confirmed["captured_amount"] == confirmed["amount"]
+    expect(page.get_by_role("timer")).to_have_count(0)
+    expect(page.get_by_role("button", name="Pay")).to_have_count(0)
+    screenshot(page, "traveler-booking-confirmed")
+
+    # Cancel: first the quote (a full refund 30 days ahead), then the confirmation.
+    page.get_by_role("button", name="Cancel booking…").click()
+    page.get_by_role("heading", name="Cancellation quote").wait_for()
+    quoted = stack.http.get(stack.url(f"/bookings/{booking_id}/cancellation-quote"),
+                            headers={"Authorization": f"Bearer {api_token(page)}"}, timeout=10).json()
+    assert quoted["refund"] == confirmed["captured_amount"]
+    assert _digits(page.locator(".refund").inner_text()) == str(quoted["refund"]["amount"])
+    screenshot(page, "traveler-cancel-quote")
+    page.get_by_role("button", name="Confirm cancellation").click()
+    expect(page.locator(".booking-status")).to_contain_text("CANCELLED", timeout=20_000)
+    cancelled = _booking(stack, page, booking_id)
+    assert cancelled["status"] == "CANCELLED"
+    assert cancelled["refunded_amount"] == confirmed["captured_amount"]
+    expect(page.locator("ol.timeline")).to_contain_text("CANCELLED")
+
+    # The booking is listed among the traveler's bookings and filters by status.
+    page.get_by_role("link", name="My bookings").first.click()
+    page.get_by_role("link", name=f"Booking {held['reference']}").wait_for()
+    page.get_by_label("Status").select_option("CONFIRMED")
+    page.get_by_text("No confirmed bookings.").wait_for()
+
+
+def test_a_declined_card_shows_the_decline_and_the_hold_stays(browser_page, stack):
+    page = browser_page
+    email = f"web-declined-{uuid.uuid4().hex[:10]}@example.com"
+    created = stack.http.post(stack.url("/auth/signup"), json={"email": email, "password": PASSWORD, "name": "Dee"}, timeout=10)
+    assert created.status_code == 201, created.text
+    day = (date.today() + timedelta(days=20)).isoformat()
+    events = _search(stack, kind="event", city="PAR", date=day, quantity=1)
+    assert events
+    sign_in(page, email, PASSWORD)
+    hold = stack.http.post(stack.url("/holds"), headers={"Authorization": f"Bearer {api_token(page)}",
+                                                         "Idempotency-Key": uuid.uuid4().hex},
+                           json={"items": [{"listing_id": events[0]["listing_id"], "quantity": 1, "date": day}],
+                                 "contact": {"email": email, "name": "Dee"}}, timeout=10)
+    assert hold.status_code == 201, hold.text
+    booking_id = hold.json()["booking_id"]
+
+    page.set_viewport_size(PHONE)
+    page.goto(f"/#/bookings/{booking_id}")
+    page.get_by_role("timer").wait_for()
+    page.get_by_label("Card that is declined").check()
+    page.get_by_role("button", name="Pay").click()
+    alert = page.get_by_role("alert")
+    expect(alert).to_contain_text("PAYMENT_DECLINED")
+    expect(alert).to_contain_text("declined")
+    # The form stays for another card, the booking stays held.
+    expect(page.get_by_role("button", name="Pay")).to_be_enabled()
+    expect(page.locator(".booking-status")).to_contain_text("HELD")
+    assert _booking(stack, page, booking_id)["status"] == "HELD"
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
