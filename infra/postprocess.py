@@ -14,8 +14,9 @@ named it, so they keep working as handlers are added to app.py:
   and per function what only it gets (the ARNs of the secrets it reads).
 - `give_each_function_its_role`: Chalice's roles are replaced by one role per function with the
   policy infra.permissions generates for it (least privilege: only what that function uses).
-- `add_resources`: what infra.template generates per function (log group, alarms) and for the
-  API, named after Chalice's logical ids.
+- `add_resources`, `add_outputs`: what infra.template generates per function (log group, alarms)
+  and for the API (its alarm; on deployed stages the web app in front of it, infra.web), named
+  after Chalice's logical ids.
 - `strip_runtime_packages`: boto3/botocore/s3transfer out of deployment.zip (DESIGN pitfall 11:
   the Lambda runtime provides them; pip pulls botocore in because pynamodb depends on it).
 
@@ -213,6 +214,15 @@ def add_resources(template: dict[str, Any], new: dict[str, dict[str, Any]]) -> N
     if clashes:
         raise ValueError(f"generated resources would replace existing ones: {', '.join(clashes)}")
     resources.update(new)
+
+
+def add_outputs(template: dict[str, Any], new: dict[str, dict[str, Any]]) -> None:
+    """Add generated outputs (infra.web's); one that would replace an output already there is a bug."""
+    outputs = template.setdefault("Outputs", {})
+    clashes = sorted(set(new) & set(outputs))
+    if clashes:
+        raise ValueError(f"generated outputs would replace existing ones: {', '.join(clashes)}")
+    outputs.update(new)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -14,7 +14,9 @@
    ReportBatchItemFailures on every SQS event source, queue ARNs wired to the queue
    resources, worker timeouts within the queue's visibility timeout, one least-privilege role
    per function (infra.permissions), each function's environment (user pool, secret ids) and
-   log group, stage throttling and the alarms; boto3/botocore out of deployment.zip. Refuses to
+   log group, stage throttling and the alarms; on every stage but local, the web app's private
+   bucket and the CloudFront distribution serving it with /api/* sent to the API (infra.web;
+   tools.deploy uploads the files); boto3/botocore out of deployment.zip. Refuses to
    finish when the template has a dangling reference or an SQS event source without
    ReportBatchItemFailures.
 4. Adds precompiled bytecode to deployment.zip (infra.bytecode; DESIGN pitfall 12): Lambda's
@@ -212,7 +214,10 @@ def synthesize(stage: str = DEFAULT_STAGE, out: Path = DEFAULT_OUT,
                          f"declare: {', '.join(sorted(set(unknown)))}")
     patched = postprocess.report_batch_item_failures(sam)
     lowered = postprocess.fit_worker_timeouts(sam)
-    template.complete_template(sam, config.environment_variables)  # roles, environment, logs, alarms
+    try:  # roles, environment, logs, alarms; the web app on deployed stages (infra.web)
+        template.complete_template(sam, config.environment_variables)
+    except ValueError as exc:
+        raise SynthError(str(exc)) from exc
     problems = postprocess.template_problems(sam)
     if problems:
         raise SynthError("the synthesized template would not deploy:\n  " + "\n  ".join(problems))

@@ -41,6 +41,8 @@ CURSOR_SECRET = "CursorSecret"
 STRIPE_API_KEY_SECRET = "StripeApiKeySecret"
 STRIPE_WEBHOOK_SECRET = "StripeWebhookSecret"
 API_ERROR_ALARM = "ApiServerErrorRateAlarm"
+# The stage that runs on the developer's machine (tools.stack), never deployed: no web app stack.
+LOCAL_STAGE = config.LOCAL_STAGE
 
 # The environment every function gets on top of .chalice/config.json's (see infra.postprocess).
 FUNCTION_ENVIRONMENT: dict[str, Any] = {
@@ -560,10 +562,12 @@ def function_environment(function_needs: Any) -> dict[str, Any]:
 def complete_template(sam: dict[str, Any], stage_environment: dict[str, str]) -> dict[str, Any]:
     """Give Chalice's functions and API what needs their logical ids (Chalice's to choose), in
     place: per function its own role (infra.permissions), its environment, its log group and
-    its alarms; the API stage's 5xx alarm. Returns a summary (function -> role id)."""
+    its alarms; the API stage's 5xx alarm; on every stage but local, the web app in front of the
+    API (infra.web) and its outputs. Returns a summary (function -> role id). Raises ValueError
+    when the API's stage cannot sit behind the web app's /api/ (infra.web)."""
     from infra import permissions, postprocess
 
-    stage = stage_environment.get("ITINERA_STAGE", "local")
+    stage = stage_environment.get("ITINERA_STAGE", LOCAL_STAGE)
     declared = permissions.needs()
     config_of_stage = permissions.StageConfig.from_environment(stage_environment)
     roles = postprocess.give_each_function_its_role(sam, {
@@ -580,5 +584,13 @@ def complete_template(sam: dict[str, Any], stage_environment: dict[str, str]) ->
             function.setdefault("Metadata", {}).update(lint_exemption(SCHEDULE_EXEMPTION))
     api = sam.get("Resources", {}).get(REST_API, {})
     if api.get("Type") == "AWS::Serverless::Api":  # an app without routes has none
-        postprocess.add_resources(sam, {API_ERROR_ALARM: api_error_alarm(stage, api["Properties"]["StageName"])})
+        api_stage = api["Properties"]["StageName"]
+        postprocess.add_resources(sam, {API_ERROR_ALARM: api_error_alarm(stage, api_stage)})
+        if stage != LOCAL_STAGE:
+            # The web app (infra.web): its bucket and the CloudFront distribution that serves it
+            # and sends /api/* to this API. The local stage serves it with tools/web_server.py.
+            from infra import web
+
+            postprocess.add_resources(sam, web.web_resources(stage, api_stage, config_of_stage.payment_provider))
+            postprocess.add_outputs(sam, web.web_outputs())
     return roles
