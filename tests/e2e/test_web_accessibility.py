@@ -11,6 +11,7 @@ PAGES = {
     "traveler@example.com": ["/#/search?kind=hotel", "/#/bookings", "/#/trip", "/#/waitlist", "/#/for-you", "/#/help"],
     "agent@example.com": ["/#/agent", "/#/agent/cases"],
     "vendor@example.com": ["/#/vendor", "/#/vendor/bookings", "/#/vendor/promotions", "/#/vendor/webhook"],
+    "admin@example.com": ["/#/admin"],
 }
 
 
@@ -24,7 +25,7 @@ def checked_page(chromium, stack, request):
 
 
 @pytest.mark.parametrize("checked_page", [DESKTOP, PHONE], indirect=True, ids=["desktop", "phone"])
-@pytest.mark.parametrize("user", list(PAGES), ids=["anonymous", "traveler", "agent", "vendor"])
+@pytest.mark.parametrize("user", list(PAGES), ids=["anonymous", "traveler", "agent", "vendor", "admin"])
 def test_main_pages_have_no_serious_accessibility_violation(checked_page, user):
     if user:
         sign_in(checked_page, user)

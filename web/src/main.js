@@ -9,8 +9,9 @@ import * as account from "./pages/account.js";
 import * as traveler from "./traveler/index.js";
 import * as agent from "./agent/index.js";
 import * as vendor from "./vendor/index.js";
+import * as admin from "./admin/index.js";
 
-const areas = [account, traveler, agent, vendor];
+const areas = [account, traveler, agent, vendor, admin];
 const routes = areas.flatMap((area) => area.routes);
 const view = document.getElementById("view");
 const nav = document.getElementById("nav");

@@ -15,6 +15,7 @@ function home(view) {
   if (roles.includes("travelers")) places.push(h("li", {}, h("a", { href: "#/bookings" }, "My bookings")));
   if (roles.includes("agents")) places.push(h("li", {}, h("a", { href: "#/agent" }, "Agent desk")));
   if (roles.includes("vendors")) places.push(h("li", {}, h("a", { href: "#/vendor" }, "Vendor console")));
+  if (roles.includes("admins")) places.push(h("li", {}, h("a", { href: "#/admin" }, "Administration: vendors")));
   places.push(h("li", {}, h("a", { href: "#/help" }, "Help and FAQ")));
   mount(view,
     h("h1", {}, profile ? `Welcome, ${profile.name || profile.email}` : "Welcome to Itinera"),
