@@ -85,7 +85,7 @@ class WebHandler(SimpleHTTPRequestHandler):
             self.send_header("Content-Length", "0")
             self.end_headers()
             return None
-        if path.startswith("/node_modules") or path.startswith("/package"):
+        if _not_served(path):
             return self._json(404, _error("NOT_FOUND", "No such file."), head=head)
         return super().do_HEAD() if head else super().do_GET()
 
@@ -132,9 +132,16 @@ class WebHandler(SimpleHTTPRequestHandler):
 
     # --- the API ----------------------------------------------------------------------------
     def _forward(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
+        # Only bodies with a plain Content-Length: a chunked or malformed one could leave bytes on
+        # the connection that would be read as another request (request smuggling).
+        if self.headers.get("Transfer-Encoding"):
+            return self._refuse(411, "LENGTH_REQUIRED", "Send the body with a Content-Length.")
+        declared = self.headers.get("Content-Length") or "0"
+        if not declared.isdigit():
+            return self._refuse(400, "VALIDATION_ERROR", "Content-Length must be a whole number of bytes.")
+        length = int(declared)
         if length > MAX_BODY:
-            return self._json(413, _error("PAYLOAD_TOO_LARGE", "The body is too large."))
+            return self._refuse(413, "PAYLOAD_TOO_LARGE", "The body is too large.")
         body = self.rfile.read(length) if length else None
         upstream_path = self.path[len("/api"):] or "/"
         if not upstream_path.startswith("/"):
@@ -145,19 +152,30 @@ class WebHandler(SimpleHTTPRequestHandler):
             connection.request(self.command, upstream_path, body=body, headers=headers)
             response = connection.getresponse()
             payload = response.read()
-        except OSError:
+        except (http.client.InvalidURL, ValueError):
+            return self._refuse(400, "VALIDATION_ERROR", "The request's path or headers are not valid.")
+        except (OSError, http.client.HTTPException):
             return self._json(502, _error("BAD_GATEWAY", "The API is not reachable right now. Try again shortly."))
         finally:
             connection.close()
-        self.send_response(response.status)
+        # The API's own status line and headers (its Date and Server included), not ours as well.
+        self.send_response_only(response.status)
         for key, value in response.getheaders():
             if key.lower() not in HOP_BY_HOP:
                 self.send_header(key, value)
-        self.send_header("Content-Length", str(len(payload)))
+        if self.command == "HEAD":
+            self.send_header("Content-Length", response.getheader("Content-Length") or "0")
+        else:
+            self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(payload)
         return None
+
+    def _refuse(self, status: int, code: str, message: str) -> None:
+        """A JSON error, then the connection closes: what is left of the request is never read."""
+        self.close_connection = True
+        self._json(status, _error(code, message), extra={"Connection": "close"})
 
     def _json(self, status: int, body: dict[str, Any], *, head: bool = False,
               extra: dict[str, str] | None = None) -> None:
@@ -173,6 +191,14 @@ class WebHandler(SimpleHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (http.server's name)
         pass  # the API logs every request; the site's file reads are noise
+
+
+def _not_served(path: str) -> bool:
+    """npm's files stay private (only /vendor/swagger-ui/ maps into node_modules), however the
+    path is spelled: /./package.json, /%70ackage.json, /src/../node_modules/..."""
+    clean = posixpath.normpath(urllib.parse.unquote(path))
+    segments = [segment for segment in clean.split("/") if segment]
+    return "node_modules" in segments or (len(segments) == 1 and segments[0].startswith("package"))
 
 
 def _error(code: str, message: str) -> dict[str, Any]:

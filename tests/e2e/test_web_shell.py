@@ -52,3 +52,28 @@ def test_the_shell_fits_a_phone_screen(chromium, stack):
         assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     finally:
         context.close()
+
+
+def test_a_malformed_address_is_page_not_found_not_a_blank_page(browser_page):
+    browser_page.goto("/#/listings/%E0%A4%A")
+    browser_page.get_by_role("heading", name="Page not found").wait_for()
+
+
+def test_with_the_api_down_a_signed_in_page_says_so_and_offers_to_try_again(chromium):
+    from tests.e2e.conftest import free_port
+    from tools.web_server import WebServer
+
+    server = WebServer(free_port(), free_port()).start()  # nothing listens on its API port
+    context = chromium.new_context(base_url=f"http://127.0.0.1:{server.httpd.server_address[1]}")
+    try:
+        page = context.new_page()
+        page.goto("/")
+        page.evaluate("localStorage.setItem('itinera.session', JSON.stringify({id_token: 'x', refresh_token: ''}))")
+        page.goto("/#/bookings")
+        alert = page.get_by_role("alert")
+        alert.wait_for()
+        assert "BAD_GATEWAY" in alert.inner_text() and "FORBIDDEN" not in alert.inner_text()
+        assert page.get_by_role("button", name="Try again").is_visible()
+    finally:
+        context.close()
+        server.stop()

@@ -92,7 +92,9 @@ def test_an_unreachable_api_is_a_json_502():
 
 
 @pytest.mark.parametrize("path", ["/src/", "/no-such-file.js", "/node_modules/swagger-ui-dist/package.json",
-                                  "/package.json", "/../app.py", "/%2e%2e/app.py"])
+                                  "/package.json", "/../app.py", "/%2e%2e/app.py", "/./package.json",
+                                  "/%70ackage.json", "/src/../package-lock.json",
+                                  "/./node_modules/swagger-ui-dist/package.json", "/src/%2e%2e/node_modules/axe-core/axe.js"])
 def test_what_is_not_a_site_file_is_a_json_404(site, path):
     response = requests.get(site + path, timeout=5)
     assert response.status_code == 404
@@ -123,3 +125,47 @@ def test_with_stripe_the_policy_lets_stripe_js_in_and_nothing_else():
         server.stop()
     assert "script-src 'self' https://js.stripe.com;" in policy
     assert config["stripe_publishable_key"] == "pk_test_x"
+
+
+def _raw(site: str, request: bytes) -> bytes:
+    """Sends raw bytes on one connection and reads until the server closes it."""
+    host, port = site.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        sock.sendall(request)
+        chunks = []
+        try:
+            while chunk := sock.recv(65536):
+                chunks.append(chunk)
+        except socket.timeout:
+            pass
+    return b"".join(chunks)
+
+
+SMUGGLED = b"GET /api/smuggled HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+
+
+def test_a_chunked_body_is_refused_and_nothing_after_it_runs(site):
+    body = b"%x\r\n%s\r\n0\r\n\r\n" % (len(SMUGGLED), SMUGGLED)
+    answer = _raw(site, b"POST /api/auth/login HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + body)
+    assert answer.startswith(b"HTTP/1.0 411") or answer.startswith(b"HTTP/1.1 411")
+    assert b"LENGTH_REQUIRED" in answer and b"/smuggled" not in answer
+
+
+def test_a_body_over_the_limit_is_refused_and_its_bytes_never_run_as_a_request(site):
+    from tools.web_server import MAX_BODY
+
+    head = b"POST /api/holds HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (MAX_BODY + 1)
+    answer = _raw(site, head + SMUGGLED)
+    assert b" 413 " in answer.split(b"\r\n", 1)[0] and b"/smuggled" not in answer
+
+
+@pytest.mark.parametrize("length", [b"-1", b"abc", b"1e3"])
+def test_a_malformed_content_length_is_a_json_400(site, length):
+    answer = _raw(site, b"POST /api/holds HTTP/1.1\r\nHost: x\r\nContent-Length: " + length + b"\r\n\r\n{}")
+    assert b" 400 " in answer.split(b"\r\n", 1)[0] and b"VALIDATION_ERROR" in answer
+
+
+def test_a_forwarded_answer_carries_one_date_and_one_server_header(site):
+    answer = _raw(site, b"GET /api/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    head = answer.split(b"\r\n\r\n", 1)[0].lower()
+    assert head.count(b"\r\ndate:") == 1 and head.count(b"\r\nserver:") == 1

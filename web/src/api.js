@@ -2,6 +2,7 @@
 // one refresh when a token has expired, and every error thrown as an ApiError carrying the
 // API's own code and message, so pages show what the API said and never a blank page.
 import { session } from "./session.js";
+import { setServerClock } from "./ui.js";
 
 let base = "/api";
 
@@ -16,6 +17,8 @@ export class ApiError extends Error {
     this.code = code;
     this.details = details || {};
     this.headers = headers;
+    // Support finds a request in the logs by its id (API.md: every answer carries X-Request-Id).
+    this.requestId = headers ? headers.get("X-Request-Id") : null;
   }
 }
 
@@ -49,14 +52,20 @@ async function send(method, path, { query, body, idempotencyKey, auth = true } =
   } catch (err) {
     throw new ApiError(0, "NETWORK_ERROR", "The service could not be reached. Check your connection and try again.");
   }
+  setServerClock(Date.parse(response.headers.get("Date")));
   const text = await response.text();
   let data = null;
+  let readable = true;
   if (text) {
     try {
       data = JSON.parse(text);
     } catch {
-      data = null;
+      readable = false;
     }
+  }
+  if (response.ok && !readable) {
+    throw new ApiError(response.status, "BAD_RESPONSE", "The service answered something that is not JSON. Try again shortly.",
+      {}, response.headers);
   }
   if (!response.ok) {
     const error = (data && data.error) || {};

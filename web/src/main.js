@@ -80,6 +80,20 @@ async function render() {
   }
   const { route, params } = found;
   document.title = `${route.title || "Itinera"} · Itinera`;
+  if (route.role && session.signedIn() && !session.profile()) {
+    // Signed in, but who the user is could not be read (the API was down at start): try again
+    // rather than claim the page is forbidden.
+    try {
+      await session.loadProfile();
+    } catch (err) {
+      if (seq !== renderSeq) return;
+      mount(view, h("h1", { tabindex: "-1" }, route.title || "Itinera"), errorBox(err),
+        h("button", { type: "button", class: "primary", onclick: () => render() }, "Try again"));
+      focusHeading();
+      return;
+    }
+    if (seq !== renderSeq) return;
+  }
   if (!allowed(route.role)) {
     if (!session.signedIn()) {
       navigate("/signin", { next: location.hash.slice(1) });
@@ -130,9 +144,9 @@ async function start() {
   window.addEventListener("hashchange", render);
   try {
     await session.loadProfile();
-  } catch (err) {
-    // The API is unreachable: pages still render and show their own errors.
-    view.prepend(errorBox(err));
+  } catch {
+    // The API is unreachable: public pages show their own errors, and a page that needs the
+    // user's role reads the profile again (render) and offers to try again.
   }
   await render();
 }

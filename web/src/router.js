@@ -17,8 +17,15 @@ export function match(routes, path) {
     const params = {};
     let ok = true;
     pattern.forEach((segment, i) => {
-      if (segment.startsWith(":")) params[segment.slice(1)] = decodeURIComponent(parts[i]);
-      else if (segment !== parts[i]) ok = false;
+      if (segment.startsWith(":")) {
+        try {
+          params[segment.slice(1)] = decodeURIComponent(parts[i]);
+        } catch {
+          ok = false; // a malformed %-escape names no page
+        }
+      } else if (segment !== parts[i]) {
+        ok = false;
+      }
     });
     if (ok) return { route, params };
   }

@@ -82,14 +82,18 @@ export function errorBox(err) {
   return h("div", { class: "error", role: "alert" },
     h("strong", {}, (err && err.message) || "Something went wrong."),
     lines.length ? h("ul", {}, lines.map((line) => h("li", {}, line))) : null,
-    err && err.code ? h("small", { class: "code" }, ` (${err.code})`) : null);
+    err && err.code ? h("small", { class: "code" }, ` (${err.code})`) : null,
+    err && err.requestId ? h("small", { class: "code" }, ` Request id: ${err.requestId}`) : null,
+    err && err.code === "UNAUTHENTICATED" && err.status === 401 && !location.hash.startsWith("#/signin")
+      ? h("p", {}, h("a", { href: `#/signin?next=${encodeURIComponent(location.hash.slice(1))}` }, "Sign in again")) : null);
 }
 
 // Shows an error at the top of a container (replacing an earlier one there).
 export function showError(container, err) {
   container.querySelector(":scope > .error")?.remove();
   container.prepend(errorBox(err));
-  if (!(err && err.status)) console.error(err);
+  // API and network errors are the user's to read; anything else is a bug worth a console line.
+  if (!(err && err.code)) console.warn(err);
 }
 
 export function notice(text, kind = "ok") {
@@ -100,24 +104,48 @@ export function loading(text = "Loading…") {
   return h("p", { class: "loading", role: "status", "aria-live": "polite" }, text);
 }
 
-// Money is integer minor units + currency (API.md): formatted in the browser's locale.
-export function money(value) {
-  if (!value || typeof value.amount !== "number") return "—";
-  const digits = new Intl.NumberFormat("en", { style: "currency", currency: value.currency }).resolvedOptions().maximumFractionDigits;
-  return new Intl.NumberFormat(undefined, { style: "currency", currency: value.currency })
-    .format(value.amount / 10 ** digits);
+// Decimals of each currency's minor unit (ISO 4217), as the service counts them
+// (chalicelib/notify/templates.py _EXPONENTS; a test keeps the two equal). Not Intl's digits:
+// browsers show HUF, IDR, COP... without decimals although their minor unit is 1/100.
+const CURRENCY_EXPONENTS = {
+  BIF: 0, CLP: 0, DJF: 0, GNF: 0, ISK: 0, JPY: 0, KMF: 0, KRW: 0, PYG: 0, RWF: 0,
+  UGX: 0, VND: 0, VUV: 0, XAF: 0, XOF: 0, XPF: 0,
+  BHD: 3, IQD: 3, JOD: 3, KWD: 3, LYD: 3, OMR: 3, TND: 3,
+};
+
+export function currencyDigits(currency) {
+  return CURRENCY_EXPONENTS[currency] ?? 2;
 }
 
-// Minor units of a currency for an amount typed in major units ("12.50" EUR -> 1250).
+// Money is integer minor units + currency (API.md): formatted in the browser's locale with the
+// currency's own number of decimals. Never throws: an unknown code is shown as "12.50 XYZ".
+export function money(value) {
+  if (!value || typeof value.amount !== "number" || typeof value.currency !== "string") return "—";
+  const digits = currencyDigits(value.currency);
+  const major = value.amount / 10 ** digits;
+  try {
+    return new Intl.NumberFormat(undefined, {
+      style: "currency", currency: value.currency, minimumFractionDigits: digits, maximumFractionDigits: digits,
+    }).format(major);
+  } catch {
+    return `${major.toFixed(digits)} ${value.currency}`;
+  }
+}
+
+// Minor units for an amount typed in major units ("12.50" EUR -> 1250, "1250" JPY -> 1250).
+// Only digits with at most the currency's decimals (a dot or a comma before them): "1,000",
+// "1e3", "0x10" or "12.345" EUR are NaN, never a different amount than the one meant.
 export function toMinor(text, currency) {
-  const digits = new Intl.NumberFormat("en", { style: "currency", currency }).resolvedOptions().maximumFractionDigits;
-  const number = Number(String(text).replace(",", "."));
-  if (!Number.isFinite(number)) return NaN;
-  return Math.round(number * 10 ** digits);
+  const digits = currencyDigits(currency);
+  const pattern = digits ? new RegExp(`^(\\d+)(?:[.,](\\d{1,${digits}}))?$`) : /^(\d+)$/;
+  const found = pattern.exec(String(text).trim());
+  if (!found) return NaN;
+  const minor = Number(found[1]) * 10 ** digits + Number((found[2] || "").padEnd(digits, "0") || 0);
+  return Number.isSafeInteger(minor) ? minor : NaN;
 }
 
 export function fromMinor(amount, currency) {
-  const digits = new Intl.NumberFormat("en", { style: "currency", currency }).resolvedOptions().maximumFractionDigits;
+  const digits = currencyDigits(currency);
   return (amount / 10 ** digits).toFixed(digits);
 }
 
@@ -150,27 +178,40 @@ export function statusBadge(status) {
   return h("span", { class: `badge status-${String(status).toLowerCase()}` }, status);
 }
 
-// "mm:ss left" until an instant, updated every second; calls onDone once it has passed.
+// The service's clock minus this browser's (from the API's Date header, src/api.js): a hold
+// expires by the service's clock, and a browser whose clock is off must not count to 0 early.
+let clockOffsetMs = 0;
+
+export function setServerClock(serverNowMs) {
+  if (Number.isFinite(serverNowMs)) clockOffsetMs = serverNowMs - Date.now();
+}
+
+export function serverNow() {
+  return Date.now() + clockOffsetMs;
+}
+
+// "mm:ss left" until an instant of the service's clock, updated every second; calls onDone
+// once, when it has passed, and stops when the element leaves the page.
 export function countdown(untilIso, onDone) {
   const element = h("span", { class: "countdown", role: "timer", "aria-live": "off" });
   const until = new Date(untilIso).getTime();
-  let finished = false;
+  let started = false;
+  let timer = null;
   const tick = () => {
-    if (!element.isConnected && finished === false && element.dataset.started) {
+    if (started && !element.isConnected) {
       clearInterval(timer);
       return;
     }
-    element.dataset.started = "1";
-    const left = Math.max(0, Math.round((until - Date.now()) / 1000));
+    started = true;
+    const left = Math.max(0, Math.round((until - serverNow()) / 1000));
     element.textContent = `${Math.floor(left / 60)}:${String(left % 60).padStart(2, "0")} left`;
-    if (left === 0 && !finished) {
-      finished = true;
+    if (left === 0) {
       clearInterval(timer);
       if (onDone) onDone();
     }
   };
-  const timer = setInterval(tick, 1000);
   tick();
+  if (Math.round((until - serverNow()) / 1000) > 0) timer = setInterval(tick, 1000);
   return element;
 }
 
