@@ -129,20 +129,11 @@ def chromium():
 
 @pytest.fixture
 def browser_page(chromium, stack):
-    """A fresh browser context (no cookies or storage) on the stack's web app, desktop-sized.
-    The page's console errors and failed API answers of 5xx fail the test: a page must never
-    break silently."""
-    from tests.e2e.web import DESKTOP
+    """A fresh browser context on the stack's web app, desktop-sized; its page errors, console
+    errors and 5xx answers fail the test (tests/e2e/web.py watched_page)."""
+    from tests.e2e.web import watched_page
 
-    context = chromium.new_context(base_url=stack.web_url, viewport=DESKTOP)
-    context.set_default_timeout(15_000)
-    page = context.new_page()
-    problems: list[str] = []
-    page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
-    page.on("console", lambda message: problems.append(f"console {message.type}: {message.text}")
-            if message.type == "error" and "the server responded with a status of 4" not in message.text else None)
-    page.on("response", lambda response: problems.append(f"{response.status} {response.url}")
-            if response.status >= 500 else None)
+    context, page, problems = watched_page(chromium, stack.web_url)
     yield page
     context.close()
     assert not problems, problems

@@ -8,7 +8,7 @@ import re
 import time
 import uuid
 
-from tests.e2e.web import PHONE, screenshot, sign_in
+from tests.e2e.web import PHONE, screenshot, sign_in, watched_page
 
 VENDOR = "vendor@example.com"
 
@@ -177,15 +177,7 @@ def test_lowering_capacity_below_held_units_is_refused_and_changes_nothing(brows
 
 
 def test_the_vendor_sets_a_webhook_sees_its_secret_once_and_creates_a_promotion(chromium, stack):
-    context = chromium.new_context(base_url=stack.web_url, viewport=PHONE)
-    context.set_default_timeout(15_000)
-    page = context.new_page()
-    problems: list[str] = []
-    page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
-    page.on("console", lambda message: problems.append(f"console {message.type}: {message.text}")
-            if message.type == "error" and "the server responded with a status of 4" not in message.text else None)
-    page.on("response", lambda response: problems.append(f"{response.status} {response.url}")
-            if response.status >= 500 else None)
+    context, page, problems = watched_page(chromium, stack.web_url, PHONE)
     try:
         vendor = stack.auth("vendor2@example.com")
         stack.http.delete(stack.url("/vendor/webhook"), headers=vendor, timeout=10)

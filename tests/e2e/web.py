@@ -24,6 +24,22 @@ PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 900}
 
 
+def watched_page(browser, base_url: str, viewport: dict[str, int] = DESKTOP):
+    """A fresh context (no cookies or storage) and page on the web app, and the list that
+    collects its problems: page errors, console errors and 5xx answers. A test asserts the
+    list is empty at the end: a page must never break silently."""
+    context = browser.new_context(base_url=base_url, viewport=viewport)
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+    page.on("console", lambda message: problems.append(f"console {message.type}: {message.text}")
+            if message.type == "error" and "the server responded with a status of 4" not in message.text else None)
+    page.on("response", lambda response: problems.append(f"{response.status} {response.url}")
+            if response.status >= 500 else None)
+    return context, page, problems
+
+
 def screenshot(page, name: str, *, full_page: bool = True) -> Path:
     """Saves what the page shows now as build/screenshots/<name>.png."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
