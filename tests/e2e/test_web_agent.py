@@ -83,8 +83,9 @@ def test_an_agent_finds_a_booking_by_reference_and_refunds_part_of_it(browser_pa
     part = captured // 3
     reason = f"Goodwill for a noisy room {uuid.uuid4().hex[:6]}"
     # The first answer is lost on its way back (the API did the refund; the page hears only that it
-    # is still in progress): the agent retries, the page sends the same Idempotency-Key, and the
-    # API answers the first refund again instead of refunding twice.
+    # is still in progress): the agent reloads the page and retries, the page sends the same
+    # Idempotency-Key (kept in sessionStorage), and the API answers the first refund again instead
+    # of refunding twice.
     keys: list[str] = []
 
     def lose_first_answer(route):
@@ -101,6 +102,12 @@ def test_an_agent_finds_a_booking_by_reference_and_refunds_part_of_it(browser_pa
     page.get_by_label("Reason", exact=True).fill(reason)
     page.get_by_role("button", name="Refund", exact=True).click()
     page.get_by_role("alert").filter(has_text="REQUEST_IN_PROGRESS").wait_for()
+    page.reload()
+    page.get_by_role("heading", name=f"Booking {booking['reference']}").wait_for()
+    page.get_by_role("status").filter(has_text="got no final answer").wait_for()
+    assert page.get_by_label("Refund amount").input_value() == _major(part)  # offered again as it was
+    page.get_by_label("Refund amount").fill(_major(part))
+    page.get_by_label("Reason", exact=True).fill(reason)
     page.get_by_role("button", name="Refund", exact=True).click()
     page.get_by_role("table", name="Audit").get_by_role("cell", name=reason).first.wait_for()
     assert len(keys) == 2 and keys[0] and keys[0] == keys[1], keys

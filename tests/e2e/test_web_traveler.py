@@ -70,6 +70,13 @@ def test_a_new_traveler_books_a_flight_and_a_hotel_pays_and_cancels(browser_page
     expect(page.get_by_role("combobox", name="From")).to_have_value("PAR")
     _pick_place(page, "To", "lisb", "Lisbon (LIS)")
     page.get_by_label("Date").fill(day)
+    # A max price that is no amount is a field error on the form, and nothing is searched.
+    page.get_by_label("Max total price").fill("12.5.0")
+    page.get_by_role("button", name="Search", exact=True).click()
+    page.get_by_role("alert").filter(has_text="Enter an amount like 12.50").wait_for()
+    expect(page.get_by_label("Max total price")).to_have_attribute("aria-invalid", "true")
+    assert "origin=" not in page.url
+    page.get_by_label("Max total price").fill("")
     page.get_by_role("button", name="Search", exact=True).click()
     results = page.locator("li.card")
     expect(results.first).to_contain_text(flights[0]["title"])
@@ -183,3 +190,79 @@ def test_a_declined_card_shows_the_decline_and_the_hold_stays(browser_page, stac
     expect(page.locator(".booking-status")).to_contain_text("HELD")
     assert _booking(stack, page, booking_id)["status"] == "HELD"
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+
+    # While a booking settles the page reads it again every 1.5 s; a read that changes nothing
+    # leaves the page (and the keyboard focus) alone. The API's answer is made to say CONFIRMING.
+    def confirming(route):
+        answer = route.fetch()
+        route.fulfill(response=answer, json={**answer.json(), "status": "CONFIRMING", "available_actions": []})
+
+    path = f"**/api/bookings/{booking_id}"
+    page.route(path, confirming)
+    page.reload()
+    expect(page.locator(".booking-status")).to_contain_text("CONFIRMING")
+    help_link = page.get_by_role("link", name="Ask for help with this booking")
+    help_link.focus()
+    for _ in range(2):
+        with page.expect_response(lambda response: response.url.endswith(f"/api/bookings/{booking_id}")):
+            pass
+    expect(help_link).to_be_focused()
+    page.unroute(path)
+    page.goto("/#/bookings")
+
+
+def test_a_broken_saved_trip_is_repaired_and_a_replayed_old_hold_keeps_the_trip(browser_page, stack):
+    page = browser_page
+    email = f"web-trip-{uuid.uuid4().hex[:10]}@example.com"
+    created = stack.http.post(stack.url("/auth/signup"), json={"email": email, "password": PASSWORD, "name": "Tia"}, timeout=10)
+    assert created.status_code == 201, created.text
+    day = (date.today() + timedelta(days=21)).isoformat()
+    events = _search(stack, kind="event", city="PAR", date=day, quantity=1)
+    assert events
+    sign_in(page, email, PASSWORD)
+    # What an old version or a hand edit may have left: unreadable items, and a price in no currency.
+    stored = [None, "x", {"listing_id": "lst_x", "title": "T", "kind": "event", "quantity": 1, "date": 20270101},
+              {"listing_id": events[0]["listing_id"], "title": events[0]["title"], "kind": "event", "quantity": 1,
+               "date": day, "price_total": {"amount": 100, "currency": "EURO"}}]
+    page.evaluate("trip => localStorage.setItem('itinera.trip', JSON.stringify(trip))", stored)
+    page.goto("/#/trip")
+    page.get_by_text("3 items of your trip could not be read and were removed.").wait_for()
+    expect(page.locator("main tbody tr")).to_have_count(1)
+    expect(page.locator("main tbody tr .price")).to_have_text("—")
+
+    # The hold's answer is the replay of an earlier attempt whose hold is over: the page says so
+    # and keeps the trip (holding again makes a new hold).
+    def expired(route):
+        answer = route.fetch()
+        route.fulfill(response=answer, json={**answer.json(), "status": "EXPIRED"})
+
+    page.route("**/api/holds", expired)
+    page.get_by_role("button", name="Hold trip").click()
+    expect(page.get_by_role("alert")).to_contain_text("which is now EXPIRED")
+    expect(page.locator("main tbody tr")).to_have_count(1)
+    assert page.evaluate("localStorage.getItem('itinera.trip.pending')") is None
+    page.get_by_role("button", name="Clear trip").click()
+    page.get_by_text("Your trip is empty").wait_for()
+
+
+def test_the_hold_countdown_follows_the_service_clock_when_the_browser_clock_is_ahead(browser_page, stack):
+    page = browser_page
+    # This browser's clock runs 16 minutes ahead: past the hold's 15 minutes.
+    page.add_init_script("(() => { const real = Date.now.bind(Date); Date.now = () => real() + 16 * 60 * 1000; })()")
+    email = f"web-skew-{uuid.uuid4().hex[:10]}@example.com"
+    created = stack.http.post(stack.url("/auth/signup"), json={"email": email, "password": PASSWORD, "name": "Sam"}, timeout=10)
+    assert created.status_code == 201, created.text
+    day = (date.today() + timedelta(days=21)).isoformat()
+    events = _search(stack, kind="event", city="PAR", date=day, quantity=1)
+    sign_in(page, email, PASSWORD)
+    hold = stack.http.post(stack.url("/holds"), headers={"Authorization": f"Bearer {api_token(page)}",
+                                                         "Idempotency-Key": uuid.uuid4().hex},
+                           json={"items": [{"listing_id": events[0]["listing_id"], "quantity": 1, "date": day}],
+                                 "contact": {"email": email, "name": "Sam"}}, timeout=10)
+    assert hold.status_code == 201, hold.text
+    page.goto(f"/#/bookings/{hold.json()['booking_id']}")
+    timer = page.get_by_role("timer")
+    timer.wait_for()
+    minutes = int(re.match(r"(\d+):\d\d left", timer.inner_text()).group(1))
+    assert minutes >= 13, timer.inner_text()
+    expect(page.locator(".booking-status")).to_contain_text("HELD")

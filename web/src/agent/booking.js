@@ -4,7 +4,9 @@
 //
 // Refunds are idempotent (POST /bookings/{id}/refunds with an Idempotency-Key): a new key for each
 // new refund, but the SAME key when the agent retries a request that got no answer (network
-// error, 5xx, request still in progress), so a lost answer never refunds twice.
+// error, 5xx, request still in progress, rate limited), so a lost answer never refunds twice. The
+// unanswered request is kept in sessionStorage per booking ({amount, reason, key}), so a reload of
+// the page in between still retries it with its key; a definite answer forgets it.
 import { api, newIdempotencyKey } from "../api.js";
 import { link } from "../router.js";
 import {
@@ -94,9 +96,31 @@ function pageError(container, message) {
   container.prepend(errorBox({ message }));
 }
 
+// The refund of a booking whose answer never came: {amount, reason, key}, or null.
+function pendingRefundKey(bookingId) {
+  return `itinera.refund.${bookingId}`;
+}
+
+function pendingRefund(bookingId) {
+  try {
+    const pending = JSON.parse(sessionStorage.getItem(pendingRefundKey(bookingId)));
+    if (pending && Number.isSafeInteger(pending.amount) && typeof pending.reason === "string"
+      && typeof pending.key === "string" && pending.key) return pending;
+  } catch { /* none */ }
+  return null;
+}
+
+function savePendingRefund(bookingId, pending) {
+  try {
+    if (pending) sessionStorage.setItem(pendingRefundKey(bookingId), JSON.stringify(pending));
+    else sessionStorage.removeItem(pendingRefundKey(bookingId));
+  } catch { /* storage full or blocked: the key then lives as long as the page */ }
+}
+
 function refundForm(booking, onDone) {
   const currency = booking.amount.currency;
   const left = remaining(booking);
+  const bookingId = booking.booking_id;
   const amountInput = h("input", { name: "amount", type: "text", inputmode: "decimal", autocomplete: "off" });
   const reasonInput = h("textarea", { name: "reason", maxlength: 500, required: true });
   const submit = h("button", { type: "submit", class: "primary" }, "Refund");
@@ -109,14 +133,22 @@ function refundForm(booking, onDone) {
     status,
     h("div", { class: "actions" }, submit));
 
-  // The request waiting for an answer: retried with the same key until the API answers it.
-  let pending = null;
+  // A refund sent before (maybe before a reload) that never got its answer: offered again as it
+  // was, so retrying it sends the same key.
+  let pending = pendingRefund(bookingId);
+  let memory = pending; // when sessionStorage is not available
+  if (pending) {
+    amountInput.value = fromMinor(pending.amount, currency);
+    reasonInput.value = pending.reason;
+    status.replaceChildren(notice(`A refund of ${money({ amount: pending.amount, currency })} ("${pending.reason}") ` +
+      "got no final answer. Press Refund to retry it: the same request is sent again, so it can never refund twice.", "warn"));
+  }
 
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     const amount = toMinor(amountInput.value.trim(), currency);
     const reason = reasonInput.value.trim();
-    if (!amountInput.value.trim() || !Number.isFinite(amount) || amount <= 0) {
+    if (!amountInput.value.trim() || !Number.isSafeInteger(amount) || amount <= 0) {
       pageError(form, `Type the amount to refund in ${currency} (at most ${fromMinor(left.amount, currency)}).`);
       amountInput.focus();
       return;
@@ -126,30 +158,38 @@ function refundForm(booking, onDone) {
       reasonInput.focus();
       return;
     }
+    pending = pendingRefund(bookingId) || memory;
     if (!pending || pending.amount !== amount || pending.reason !== reason) {
       pending = { amount, reason, key: newIdempotencyKey() };
     }
     const attempt = pending;
+    memory = attempt;
+    savePendingRefund(bookingId, attempt); // before sending: a reload meanwhile retries it with this key
     status.replaceChildren();
     busy(submit, form, async () => {
       let refund;
       try {
-        refund = await api.post(`/bookings/${encodeURIComponent(booking.booking_id)}/refunds`,
+        refund = await api.post(`/bookings/${encodeURIComponent(bookingId)}/refunds`,
           { amount: attempt.amount, reason: attempt.reason }, { idempotencyKey: attempt.key });
       } catch (err) {
         const unanswered = err.status === 0 || err.status >= 500 || err.code === "REQUEST_IN_PROGRESS" || err.status === 429;
         if (unanswered) {
           status.replaceChildren(notice("This refund got no final answer. Press Refund again to retry it: the same " +
             "request is sent again, so it can never refund twice.", "warn"));
-        } else if (pending === attempt) {
-          pending = null; // the API answered: a next submission is a new refund
+        } else {
+          forget(attempt); // the API answered: a next submission is a new refund
         }
         throw err;
       }
-      if (pending === attempt) pending = null;
+      forget(attempt);
       await onDone(refund, attempt.reason);
     });
   });
+
+  function forget(attempt) {
+    if (memory === attempt) memory = null;
+    if (pendingRefund(bookingId)?.key === attempt.key) savePendingRefund(bookingId, null);
+  }
   return form;
 }
 
@@ -197,12 +237,13 @@ function render(view, { params }) {
   mount(view, heading, h("p", {}, h("a", { href: link("/agent") }, "← Support desk")), flash, body);
   let timer = null;
   let alive = true;
+  const hash = location.hash; // the page's own address: a load that ends after the user left draws nothing
 
   async function load() {
     clearTimeout(timer);
     const path = `/bookings/${encodeURIComponent(id)}`;
     const [booking, audit] = await Promise.allSettled([api.get(path), api.get(`${path}/audit`)]);
-    if (!alive) return;
+    if (!alive || location.hash !== hash) return;
     if (booking.status === "rejected") {
       mount(body, errorBox(booking.reason));
       return;

@@ -11,6 +11,46 @@ import { whenText } from "./trip.js";
 
 const SETTLING = new Set(["CONFIRMING", "CANCELLING"]);
 const POLL_MS = 1500;
+const MAX_RETRY_MS = 10_000; // a failing read is retried with backoff, at most this far apart
+const HELD_RECHECK_MS = 10_000; // the hold's time is up but the API still says HELD: ask again
+
+// What the page shows of a booking that a poll may change: the page is redrawn only when this
+// changed (a redraw while nothing changed would throw away the keyboard focus and what was typed).
+function signature(booking) {
+  return JSON.stringify([booking.status, booking.amount, booking.discount, booking.captured_amount,
+    booking.refunded_amount, booking.refund_quote, booking.expires_at, (booking.timeline || []).length,
+    booking.available_actions || []]);
+}
+
+// Where the focus was, to find "the same" control again in a redrawn page.
+function focusMark(view) {
+  const active = document.activeElement;
+  if (!active || active === document.body || !view.contains(active)) return null;
+  return {
+    id: active.id && !/^f\d+$/.test(active.id) ? active.id : null, // field()'s ids change per draw
+    name: active.getAttribute("name"), value: active.getAttribute("value"),
+    tag: active.tagName, text: (active.textContent || "").trim(),
+  };
+}
+
+function restoreFocus(view, mark) {
+  if (!mark) return;
+  const candidates = [...view.querySelectorAll(mark.tag)];
+  const found = (mark.id && document.getElementById(mark.id) && view.contains(document.getElementById(mark.id))
+    ? document.getElementById(mark.id) : null)
+    || (mark.name ? candidates.find((el) => el.getAttribute("name") === mark.name
+      && (mark.value === null || el.getAttribute("value") === mark.value)) : null)
+    || (mark.text ? candidates.find((el) => (el.textContent || "").trim() === mark.text) : null);
+  if (found && !found.disabled) {
+    found.focus({ preventScroll: true });
+    return;
+  }
+  const status = view.querySelector(".booking-status");
+  if (status) {
+    status.setAttribute("tabindex", "-1");
+    status.focus({ preventScroll: true });
+  }
+}
 
 const EXPLAIN = {
   HELD: "Held for you: pay before the hold expires.",
@@ -56,22 +96,53 @@ async function render(view, { params }) {
   const path = `/bookings/${encodeURIComponent(params.id)}`;
   let stopped = false;
   let timer = null;
+  let shown = null; // signature() of what the page shows
+  let problems = h("div");
+  let generation = 0; // bumped by what the user did: an older read's answer is then out of date
+  const hash = location.hash;
   const first = await api.get(path);
+  if (location.hash !== hash) return () => {}; // the user moved on while it loaded: draw nothing
 
   function schedule(fn, ms) {
     clearTimeout(timer);
     if (!stopped) timer = setTimeout(fn, ms);
   }
 
-  async function reload(problems) {
+  // Reads the booking again. A 4xx is the API's definite answer (gone, not yours, signed out):
+  // reading again would get the same, so the page stops and says so. A network error or a 5xx
+  // is retried, less and less often (at most every 10 s).
+  async function reload({ failures = 0, heldCheck = false } = {}) {
+    const started = generation;
+    let booking;
     try {
-      const booking = await api.get(path);
-      if (!stopped) draw(booking);
+      booking = await api.get(path);
     } catch (err) {
-      if (stopped) return;
+      if (stopped || started !== generation) return;
+      if (err.status >= 400 && err.status < 500) {
+        clearTimeout(timer);
+        const box = errorBox(err);
+        const signInLink = err.status === 401 && !box.querySelector('a[href^="#/signin"]'); // errorBox may have one
+        mount(problems, box, signInLink
+          ? h("p", {}, "Your session has ended. ",
+            h("a", { href: link("/signin", { next: `/bookings/${params.id}` }) }, "Sign in again"), " to follow this booking.")
+          : null);
+        return;
+      }
       problems.replaceChildren(errorBox(err));
-      schedule(() => reload(problems), POLL_MS * 2);
+      const wait = Math.min(MAX_RETRY_MS, POLL_MS * 2 ** (failures + 1));
+      schedule(() => reload({ failures: failures + 1, heldCheck }), wait);
+      return;
     }
+    if (stopped || started !== generation) return;
+    problems.replaceChildren();
+    if (heldCheck && booking.status === "HELD") {
+      // The hold's time is up by this browser's clock, but not yet for the API (the clocks differ,
+      // or it is just being swept): no redraw (its countdown would end at once again), a new
+      // look in 10 s.
+      schedule(() => reload({ heldCheck: true }), HELD_RECHECK_MS);
+      return;
+    }
+    draw(booking);
   }
 
   function cancelSection() {
@@ -107,8 +178,17 @@ async function render(view, { params }) {
   }
 
   function draw(booking, message) {
+    const now = signature(booking);
+    if (!message && now === shown) {
+      // Nothing a reader sees has changed: keep the page (and the focus) as it is.
+      if (SETTLING.has(booking.status)) schedule(() => reload(), POLL_MS);
+      return;
+    }
     clearTimeout(timer);
-    const problems = h("div");
+    if (message) generation += 1;
+    const mark = shown === null ? null : focusMark(view);
+    shown = now;
+    problems = h("div");
     const actions = booking.available_actions || [];
     const held = booking.status === "HELD";
     document.title = `Booking ${booking.reference || booking.booking_id} · Itinera`;
@@ -124,7 +204,7 @@ async function render(view, { params }) {
         h("p", { role: "status", "aria-live": "polite", class: "booking-status" },
           "Status: ", statusBadge(booking.status), " ", h("span", {}, EXPLAIN[booking.status] || "")),
         held && booking.expires_at
-          ? h("p", { class: "hold-timer" }, "Hold expires in ", countdown(booking.expires_at, () => reload(problems)),
+          ? h("p", { class: "hold-timer" }, "Hold expires in ", countdown(booking.expires_at, () => reload({ heldCheck: true })),
             h("span", { class: "muted" }, ` (at ${formatInstant(booking.expires_at)})`))
           : null,
         h("p", {}, "Reference: ", h("strong", { class: "reference" }, booking.reference || "—")),
@@ -140,7 +220,8 @@ async function render(view, { params }) {
       h("section", { "aria-labelledby": "help-heading" },
         h("h2", { id: "help-heading" }, "Need help?"),
         caseLink(booking) || h("a", { href: "#/help" }, "Help and FAQ")));
-    if (SETTLING.has(booking.status)) schedule(() => reload(problems), POLL_MS);
+    restoreFocus(view, mark);
+    if (SETTLING.has(booking.status)) schedule(() => reload(), POLL_MS);
   }
 
   draw(first);

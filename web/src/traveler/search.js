@@ -2,13 +2,38 @@
 // results are linkable and the back button returns to the previous search.
 import { api } from "../api.js";
 import { link } from "../router.js";
-import { addDays, busy, field, formatDate, h, isoDay, loading, money, mount, select, showError, toMinor } from "../ui.js";
+import { addDays, busy, field, formatDate, fromMinor, h, isoDay, loading, money, mount, select, showError, toMinor } from "../ui.js";
 import { placeField, resolvePlace } from "./places.js";
 import { addToTripButton } from "./trip.js";
 
 const KINDS = [["hotel", "Hotel"], ["flight", "Flight"], ["event", "Event"], ["service", "Service"]];
-// max_price is typed in major units; both currencies of the catalog (EUR, USD) have cents.
-const PRICE_CURRENCY = "EUR";
+// max_price is typed in major units of the chosen currency (the catalog sells in EUR and USD) and
+// sent in its minor units, with that currency: the API then returns only listings priced in it
+// (a bound in euros says nothing about a price in dollars).
+const PRICE_CURRENCIES = [["EUR", "EUR (€)"], ["USD", "USD ($)"]];
+const DEFAULT_CURRENCY = "EUR";
+
+function priceCurrency(query) {
+  return PRICE_CURRENCIES.some(([code]) => code === query.currency) ? query.currency : DEFAULT_CURRENCY;
+}
+
+// The typed max price in minor units, NaN when it is not an amount of that currency.
+function maxPriceMinor(text, currency) {
+  try {
+    const minor = toMinor(String(text).trim(), currency);
+    return Number.isSafeInteger(minor) && minor >= 0 ? minor : NaN;
+  } catch {
+    return NaN;
+  }
+}
+
+function amountExample(currency) {
+  try {
+    return fromMinor(1250, currency);
+  } catch {
+    return "12.50";
+  }
+}
 
 export function ratingText(rating) {
   if (!rating || !rating.count) return "No reviews yet";
@@ -33,8 +58,9 @@ function apiQuery(query) {
   else if (query.kind === "flight") Object.assign(q, { origin: query.origin, destination: query.destination, date: query.date });
   else Object.assign(q, { city: query.city, date: query.date });
   if (query.max_price) {
-    const minor = toMinor(query.max_price, PRICE_CURRENCY);
-    if (Number.isFinite(minor)) q.max_price = minor;
+    const currency = priceCurrency(query);
+    const minor = maxPriceMinor(query.max_price, currency);
+    if (!Number.isNaN(minor)) Object.assign(q, { max_price: minor, currency });
   }
   return q;
 }
@@ -62,14 +88,19 @@ function searchForm(query, navigate) {
   const kind = query.kind || "hotel";
   const kindSelect = select("kind", KINDS, kind);
   const fields = h("div", { class: "row" });
+  const maxInput = h("input", { name: "max_price", type: "text", inputmode: "decimal", autocomplete: "off", value: query.max_price || "" });
+  const currencySelect = select("currency", PRICE_CURRENCIES, priceCurrency(query));
+  const maxPrice = field("Max total price", maxInput, "For the whole quantity, e.g. 250");
+  const maxError = h("p", { class: "error", id: `${maxInput.id}-error`, role: "alert", hidden: true, style: { margin: "0.2rem 0 0", padding: "0.3rem 0.6rem" } });
+  maxPrice.append(maxError);
   const form = h("form", { class: "card", role: "search", "aria-label": "Search", novalidate: true },
     h("div", { class: "row" }, field("What", kindSelect)),
     fields,
     h("div", { class: "row" },
       field("Quantity", h("input", { name: "quantity", type: "number", min: "1", max: "10", value: query.quantity || "1", required: true }),
         "Rooms, seats, tickets or places"),
-      field("Max total price", h("input", { name: "max_price", type: "number", min: "0", step: "0.01", inputmode: "decimal", value: query.max_price || "" }),
-        "In the listing's currency, e.g. 250 for €250 or $250"),
+      maxPrice,
+      field("Currency", currencySelect, "Of the max price: only listings priced in it are shown when a max price is set"),
       field("Sort by", select("sort", [["price", "Price, lowest first"], ["rating", "Rating, best first"]], query.sort || "price"))),
     h("div", { class: "actions" }, h("button", { type: "submit", class: "primary" }, "Search")));
 
@@ -97,15 +128,40 @@ function searchForm(query, navigate) {
   }
   kindSelect.addEventListener("change", drawFields);
   drawFields();
+  if (query.max_price) checkMaxPrice(); // a bad one in the address is shown, not silently dropped
+
+  // A max price that is not an amount of the chosen currency ("12.5.0", "1e3", 3 decimals in
+  // euros): a field error, nothing sent.
+  function checkMaxPrice() {
+    const text = maxInput.value.trim();
+    const currency = currencySelect.value;
+    const bad = text !== "" && Number.isNaN(maxPriceMinor(text, currency));
+    maxError.hidden = !bad;
+    maxError.textContent = bad ? `Enter an amount like ${amountExample(currency)}` : "";
+    const described = (maxInput.getAttribute("aria-describedby") || "").split(" ").filter((id) => id && id !== maxError.id);
+    if (bad) described.push(maxError.id);
+    if (described.length) maxInput.setAttribute("aria-describedby", described.join(" "));
+    else maxInput.removeAttribute("aria-describedby");
+    if (bad) maxInput.setAttribute("aria-invalid", "true");
+    else maxInput.removeAttribute("aria-invalid");
+    return !bad;
+  }
+  maxInput.addEventListener("input", () => { if (!maxError.hidden) checkMaxPrice(); });
+  currencySelect.addEventListener("change", () => { if (!maxError.hidden) checkMaxPrice(); });
 
   form.addEventListener("submit", (event) => {
     event.preventDefault();
+    if (!checkMaxPrice()) {
+      maxInput.focus();
+      return;
+    }
     busy(form.querySelector("button[type=submit]"), form, async () => {
       const data = new FormData(form);
       const next = {};
       for (const [key, value] of data.entries()) {
         if (typeof value === "string" && value.trim() !== "") next[key] = value.trim();
       }
+      if (!next.max_price) delete next.currency; // the currency only says what the max price is in
       for (const name of ["city", "origin", "destination"]) {
         if (next[name]) next[name] = await resolvePlace(next[name], next.kind);
       }

@@ -1,21 +1,74 @@
 // The trip (the cart): items kept in localStorage until they are held together with one
 // POST /holds (all or nothing). A retry after a network error sends the same Idempotency-Key
-// (same request = same key); a changed trip gets a new key.
+// (same request = same key) for as long as a hold lasts (15 minutes); a changed trip, or a
+// retry later than that, gets a new key.
 import { api, newIdempotencyKey } from "../api.js";
 import { session } from "../session.js";
 import { link } from "../router.js";
 import { busy, field, formatDate, formValues, h, money, mount, notice } from "../ui.js";
 
 const KEY = "itinera.trip";
-const PENDING = "itinera.trip.pending"; // {body, key} of a hold whose answer never arrived
+const PENDING = "itinera.trip.pending"; // {body, key, at} of a hold whose answer never arrived
+const PENDING_MS = 15 * 60 * 1000; // a hold's lifetime: an older key would replay an old booking
+const KINDS = new Set(["hotel", "flight", "event", "service"]);
+
+function isDay(value) {
+  if (typeof value !== "string" || !/^\d{4}-\d{2}-\d{2}$/.test(value)) return false;
+  const [y, m, d] = value.split("-").map(Number);
+  const day = new Date(Date.UTC(y, m - 1, d));
+  return day.getUTCFullYear() === y && day.getUTCMonth() === m - 1 && day.getUTCDate() === d;
+}
+
+function validPrice(price) {
+  if (!price || typeof price !== "object" || !Number.isSafeInteger(price.amount) || price.amount < 0) return false;
+  if (typeof price.currency !== "string" || !/^[A-Z]{3}$/.test(price.currency)) return false;
+  try {
+    new Intl.NumberFormat("en", { style: "currency", currency: price.currency }); // eslint-disable-line no-new
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+// One stored item as the page can use it, or null when it cannot be read (an older version of
+// the app, an edit by hand, another tab's bug): such items are dropped, never shown half-broken.
+function cleanItem(item) {
+  if (!item || typeof item !== "object" || Array.isArray(item)) return null;
+  if (typeof item.listing_id !== "string" || !/^[A-Za-z0-9_-]{1,100}$/.test(item.listing_id)) return null;
+  if (!KINDS.has(item.kind)) return null;
+  if (!Number.isSafeInteger(item.quantity) || item.quantity < 1 || item.quantity > 100) return null;
+  const clean = {
+    listing_id: item.listing_id, kind: item.kind, quantity: item.quantity,
+    title: typeof item.title === "string" && item.title.trim() ? item.title : item.listing_id,
+    price_total: validPrice(item.price_total) ? { amount: item.price_total.amount, currency: item.price_total.currency } : null,
+  };
+  if (item.kind === "hotel") {
+    if (!isDay(item.check_in) || !isDay(item.check_out) || item.check_out <= item.check_in) return null;
+    clean.check_in = item.check_in;
+    clean.check_out = item.check_out;
+  } else {
+    if (!isDay(item.date)) return null;
+    clean.date = item.date;
+  }
+  return clean;
+}
+
+// The stored trip: {items (the valid ones), dropped (how many could not be read)}.
+function readTrip() {
+  let stored;
+  try {
+    stored = JSON.parse(localStorage.getItem(KEY));
+  } catch {
+    return { items: [], dropped: 1 };
+  }
+  if (stored === null || stored === undefined) return { items: [], dropped: 0 };
+  if (!Array.isArray(stored)) return { items: [], dropped: 1 };
+  const items = stored.map(cleanItem).filter(Boolean);
+  return { items, dropped: stored.length - items.length };
+}
 
 export function tripItems() {
-  try {
-    const items = JSON.parse(localStorage.getItem(KEY));
-    return Array.isArray(items) ? items : [];
-  } catch {
-    return [];
-  }
+  return readTrip().items;
 }
 
 function saveItems(items) {
@@ -25,7 +78,7 @@ function saveItems(items) {
 // item: {listing_id, title, kind, quantity, date | check_in+check_out, price_total}
 export function addToTrip(item) {
   const clean = {
-    listing_id: item.listing_id, title: item.title, kind: item.kind, quantity: Number(item.quantity) || 1,
+    listing_id: item.listing_id, title: item.title, kind: item.kind, quantity: Math.trunc(Number(item.quantity)) || 1,
     price_total: item.price_total || null,
   };
   if (item.kind === "hotel") {
@@ -86,14 +139,16 @@ function holdBody(items, contact, promo) {
   return body;
 }
 
-// The same body as a pending (unanswered) attempt reuses its key; anything else gets a new one.
+// The same body as a pending (unanswered) attempt of the last 15 minutes reuses its key; anything
+// else gets a new one.
 function keyFor(bodyText) {
   try {
     const pending = JSON.parse(localStorage.getItem(PENDING));
-    if (pending && pending.body === bodyText && pending.key) return pending.key;
+    const age = pending ? Date.now() - Number(pending.at) : Infinity;
+    if (pending && pending.body === bodyText && pending.key && age >= 0 && age < PENDING_MS) return pending.key;
   } catch { /* a new key */ }
   const key = newIdempotencyKey();
-  localStorage.setItem(PENDING, JSON.stringify({ body: bodyText, key }));
+  localStorage.setItem(PENDING, JSON.stringify({ body: bodyText, key, at: Date.now() }));
   return key;
 }
 
@@ -107,11 +162,29 @@ function totals(items) {
   return Object.entries(sums).map(([currency, amount]) => ({ amount, currency }));
 }
 
-function render(view, { navigate }) {
-  const items = tripItems();
+// money() of a stored price; a price it cannot format shows as "—" rather than breaking the page.
+function priceText(price) {
+  try {
+    return money(price);
+  } catch {
+    return "—";
+  }
+}
+
+function render(view, { navigate }, message = null) {
+  const { items, dropped } = readTrip();
+  if (dropped) {
+    if (items.length) saveItems(items);
+    else localStorage.removeItem(KEY);
+  }
   const heading = h("h1", {}, "Your trip");
+  const repaired = dropped
+    ? notice(items.length
+      ? `${dropped} item${dropped === 1 ? "" : "s"} of your trip could not be read and ${dropped === 1 ? "was" : "were"} removed.`
+      : "Your saved trip could not be read and was cleared.", "warn")
+    : null;
   if (!items.length) {
-    mount(view, heading, h("p", { class: "empty" }, "Your trip is empty. ",
+    mount(view, heading, repaired, message ? notice(message) : null, h("p", { class: "empty" }, "Your trip is empty. ",
       h("a", { href: "#/search" }, "Search flights, hotels, events and services"), " and add them here."));
     return;
   }
@@ -122,7 +195,7 @@ function render(view, { navigate }) {
     h("td", {}, item.kind),
     h("td", {}, whenText(item)),
     h("td", {}, String(item.quantity)),
-    h("td", { class: "price" }, money(item.price_total)),
+    h("td", { class: "price" }, priceText(item.price_total)),
     h("td", {}, h("button", {
       type: "button", class: "danger", "aria-label": `Remove ${item.title}`,
       onclick: () => { removeFromTrip(index); render(view, { navigate }); },
@@ -132,8 +205,14 @@ function render(view, { navigate }) {
     h("caption", { class: "muted", style: { textAlign: "left" } }, `${items.length} item${items.length === 1 ? "" : "s"}`),
     h("thead", {}, h("tr", {}, ["Item", "Kind", "When", "Quantity", "Price", ""].map((t) => h("th", { scope: "col" }, t)))),
     h("tbody", {}, rows)));
+  const clear = h("button", { type: "button", class: "secondary" }, "Clear trip");
+  clear.addEventListener("click", () => {
+    clearTrip();
+    render(view, { navigate }, "Your trip was cleared.");
+  });
 
   const profile = session.profile() || {};
+  const outcome = h("div", { "aria-live": "polite" });
   const form = h("form", { class: "card", novalidate: true },
     h("h2", { style: { marginTop: 0 } }, "Contact"),
     h("div", { class: "row" },
@@ -142,6 +221,7 @@ function render(view, { navigate }) {
       field("Phone (optional)", h("input", { name: "phone", type: "tel", autocomplete: "tel" }))),
     field("Promo code (optional)", h("input", { name: "promo_code", autocomplete: "off" })),
     h("p", { class: "muted" }, "Holding keeps every item of the trip for you, all or nothing, while you pay."),
+    outcome,
     h("div", { class: "actions" }, h("button", { type: "submit", class: "primary" }, "Hold trip")));
   form.addEventListener("submit", (event) => {
     event.preventDefault();
@@ -151,11 +231,11 @@ function render(view, { navigate }) {
     const body = holdBody(tripItems(), contact, values.promo_code);
     const bodyText = JSON.stringify(body);
     const key = keyFor(bodyText);
+    outcome.replaceChildren();
     busy(form.querySelector("button[type=submit]"), form, async () => {
+      let booking;
       try {
-        const booking = await api.post("/holds", body, { idempotencyKey: key });
-        clearTrip();
-        navigate(`/bookings/${encodeURIComponent(booking.booking_id)}`);
+        booking = await api.post("/holds", body, { idempotencyKey: key });
       } catch (err) {
         // Keep the key only when the answer may not have been the final one (network error, the
         // first request still running, a server error): the retry is then the same request.
@@ -164,11 +244,24 @@ function render(view, { navigate }) {
         }
         throw err;
       }
+      localStorage.removeItem(PENDING);
+      if (booking && booking.status !== "HELD") {
+        // The API answered an earlier attempt of this same trip again (its answer had been lost),
+        // and that hold is over: the trip stays, and holding it again makes a new hold.
+        outcome.replaceChildren(h("div", { class: "notice warn", role: "alert" },
+          `This trip was already held earlier as booking ${booking.reference || booking.booking_id}, which is now `,
+          h("strong", {}, String(booking.status)), ". Your trip is kept: press Hold trip again for a new hold. ",
+          h("a", { href: link(`/bookings/${encodeURIComponent(booking.booking_id)}`) }, "See that booking")));
+        return;
+      }
+      clearTrip();
+      navigate(`/bookings/${encodeURIComponent(booking.booking_id)}`);
     });
   });
 
-  mount(view, heading, table,
-    sums.length ? h("p", {}, "Estimated total: ", sums.map((sum, i) => [i ? " + " : "", h("span", { class: "price" }, money(sum))]),
+  mount(view, heading, repaired, message ? notice(message) : null, table,
+    h("div", { class: "actions" }, clear),
+    sums.length ? h("p", {}, "Estimated total: ", sums.map((sum, i) => [i ? " + " : "", h("span", { class: "price" }, priceText(sum))]),
       h("span", { class: "muted" }, " (the hold states the amount to pay)")) : null,
     sums.length > 1 ? notice("A booking is paid in one currency: hold items of different currencies separately.", "warn") : null,
     form);
