@@ -266,3 +266,43 @@ def test_the_hold_countdown_follows_the_service_clock_when_the_browser_clock_is_
     minutes = int(re.match(r"(\d+):\d\d left", timer.inner_text()).group(1))
     assert minutes >= 13, timer.inner_text()
     expect(page.locator(".booking-status")).to_contain_text("HELD")
+
+
+def test_a_promotion_code_at_checkout_discounts_the_hold_and_a_wrong_one_keeps_the_trip(browser_page, stack):
+    page = browser_page
+    vendor = stack.auth("vendor@example.com")
+    day = (date.today() + timedelta(days=24)).isoformat()
+    events = [r for r in _search(stack, kind="event", city="PAR", date=day, quantity=1) if r["vendor_id"] == "ven_aurora"]
+    assert events, "the demo catalog sells ven_aurora's events in Paris"
+    event = events[0]
+    code = f"WEB{uuid.uuid4().hex[:8].upper()}"
+    start = date.today().isoformat()
+    created = stack.http.post(stack.url("/vendor/promotions"), headers=vendor, timeout=10, json={
+        "code": code, "percent_off": 10, "listing_id": event["listing_id"], "valid_from": f"{start}T00:00:00Z",
+        "valid_to": f"{(date.today() + timedelta(days=60)).isoformat()}T00:00:00Z",
+        "max_uses": 5, "max_uses_per_traveler": 1})
+    assert created.status_code == 201, created.text
+    traveler_email = f"web-promo-{uuid.uuid4().hex[:10]}@example.com"
+    signed_up = stack.http.post(stack.url("/auth/signup"), json={"email": traveler_email, "password": PASSWORD,
+                                                                "name": "Pat"}, timeout=10)
+    assert signed_up.status_code == 201, signed_up.text
+    sign_in(page, traveler_email, PASSWORD)
+
+    page.goto(f"/#/listings/{event['listing_id']}?date={day}&quantity=1")
+    page.get_by_role("button", name="Add to trip").click()
+    page.get_by_role("link", name="view your trip").click()
+    page.get_by_label("Promo code (optional)").fill("NOT-A-CODE")
+    page.get_by_role("button", name="Hold trip").click()
+    expect(page.get_by_role("alert")).to_contain_text("PROMO_INVALID")
+    expect(page.locator("main tbody tr")).to_have_count(1)  # the trip is kept
+
+    page.get_by_label("Promo code (optional)").fill(code.lower())
+    page.get_by_role("button", name="Hold trip").click()
+    page.wait_for_url(re.compile(r"#/bookings/bk_"))
+    expect(page.get_by_text(f"Discount ({code})")).to_be_visible()
+    held = _booking(stack, page, booking_id_from_url(page))
+    full = event["price_total"]["amount"]
+    assert held["discount"]["code"] == code
+    off = held["discount"]["amount"]["amount"]
+    assert full // 10 <= off <= -(-full // 10)  # 10 %, rounded to a minor unit
+    assert held["amount"]["amount"] == full - off
