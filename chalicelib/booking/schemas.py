@@ -6,8 +6,7 @@ import datetime as dt
 from pydantic import Field, StrictInt, model_validator
 
 from ..core.errors import FieldError
-from ..core.pagination import Cursor, Limit, Page
-from ..core.schemas import Email, Input, IsoDate, Money, Output, Policy, Query
+from ..core.schemas import Cursor, Email, Input, IsoDate, Limit, Money, Output, Page, Policy, Query
 from .domain import STATUSES
 
 _ID = r"^[A-Za-z0-9_-]{1,80}$"

@@ -13,6 +13,11 @@ serialized, and the operation recorded for `GET /openapi.json`. Views stay thin.
 The models may be given as references (core.lazy.lazy_models): they are imported and built on
 the first request of the route, and pydantic itself is imported by the first request that
 validates or returns a model, so a cold start pays for the models of its own route only.
+
+A route may also give `plain_query`: a function that parses the usual query string without
+pydantic and answers None for anything it does not take, which then goes to the `query` model
+(its answer, errors included, is the contract). A view may return a plain dict, sent as it is.
+GET /search does both (inventory.search_plain), so its cold start never imports pydantic.
 """
 from __future__ import annotations
 
@@ -26,13 +31,14 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from chalice import Blueprint, Chalice, Response
 
-from .auth import Principal, authenticate, require_role
 from .errors import (PayloadTooLarge, ServiceUnavailable, UnsupportedMediaType, ValidationError,
                      from_pydantic, is_transient)
 from .lazy import ModelRef, resolve
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
+
+    from .auth import Principal
 
 PUBLIC = None  # roles=PUBLIC: no token needed
 SIGNED_IN: tuple[str, ...] = ()  # any valid token
@@ -140,7 +146,9 @@ def endpoint(target: Blueprint | Chalice, method: str, path: str, *, summary: st
              response: type[BaseModel] | ModelRef | None = None,
              status: int = 200, tag: str = "", errors: tuple[str, ...] = (),
              idempotent: bool = False,
-             other_statuses: tuple[int, ...] = ()) -> Callable[[Callable[[Call], Any]], Callable[..., Any]]:
+             other_statuses: tuple[int, ...] = (),
+             plain_query: Callable[[dict[str, str]], Any] | None = None,
+             ) -> Callable[[Callable[[Call], Any]], Callable[..., Any]]:
     """Register a view; see the module docstring."""
 
     def decorate(view: Callable[[Call], Any]) -> Callable[..., Any]:
@@ -153,6 +161,9 @@ def endpoint(target: Blueprint | Chalice, method: str, path: str, *, summary: st
             headers = request.headers
             call = Call(request=request, params=params, headers=headers)
             if roles is not None:
+                # Here, not at the top: a public route's cold start (search) never loads token checks.
+                from .auth import authenticate, require_role
+
                 call.principal = authenticate(headers)
                 if roles:
                     require_role(call.principal, roles)
@@ -162,7 +173,10 @@ def endpoint(target: Blueprint | Chalice, method: str, path: str, *, summary: st
                     raise ValidationError.for_fields(
                         {"Idempotency-Key": "header is required: 1-255 printable ASCII characters"})
             if query is not None:
-                call.query = parse_query(request.query_params, resolve(query))
+                params = dict(request.query_params or {})
+                call.query = plain_query(params) if plain_query is not None else None
+                if call.query is None:
+                    call.query = parse_query(params, resolve(query))
             if body is not None:
                 check_body(request.raw_body, headers.get("content-type"))
                 call.body = parse_json_body(request.raw_body, resolve(body))

@@ -1,4 +1,4 @@
-"""Opaque, tamper-proof pagination cursors and the shape of a paginated answer.
+"""Opaque, tamper-proof pagination cursors (the models of a paginated answer are in core.schemas).
 
 A cursor is `<payload>.<signature>`: the payload is compact JSON in URL-safe base64 and the
 signature an HMAC-SHA256 of it with `settings().cursor_secret`. Clients cannot read meaning into
@@ -10,6 +10,9 @@ a way into a list the caller may not see), and we stay free to change what is in
     decode(token, scope="search") == {"after": [1200, "lst_x"]}
 
 `scope` binds a cursor to one list, so a cursor from one route is refused by another.
+
+No pydantic here: the search reads and writes cursors on a path that does not load it
+(inventory.search_plain).
 """
 from __future__ import annotations
 
@@ -19,13 +22,10 @@ import hashlib
 import hmac
 import itertools
 import json
-from typing import Annotated, Any, Callable, TypeVar
-
-from pydantic import Field, model_serializer
+from typing import Any, Callable, TypeVar
 
 from .config import settings
 from .errors import ValidationError
-from .schemas import Output, Query
 
 LIMIT_DEFAULT = 20
 LIMIT_MAX = 100
@@ -34,10 +34,6 @@ MAX_CURSOR_LENGTH = 4096
 _SIGNATURE_BYTES = 16  # 128 bits of HMAC: forging is out of reach, cursors stay short
 
 T = TypeVar("T")
-
-Limit = Annotated[int, Field(ge=1, le=LIMIT_MAX, description=f"Page size, 1-{LIMIT_MAX}")]
-Cursor = Annotated[str, Field(min_length=1, max_length=MAX_CURSOR_LENGTH,
-                              description="Opaque `next_cursor` of the previous page")]
 
 
 def _b64(raw: bytes) -> str:
@@ -83,31 +79,6 @@ def decode(token: str, *, scope: str = "", field: str = "cursor") -> dict[str, A
     if not isinstance(payload, dict):
         raise bad()
     return payload
-
-
-class Page(Output):
-    """Base of every paginated answer: `next_cursor` is always present, null on the last page.
-
-    Views' answers are serialized with `exclude_none`; the wrap serializer puts `next_cursor`
-    back so clients can rely on the key being there (API.md: "next_cursor (null at the end)").
-    """
-
-    next_cursor: str | None = Field(default=None, description="Pass as `cursor` for the next page; "
-                                                              "null on the last page")
-
-    @model_serializer(mode="wrap")
-    def _keep_next_cursor(self, handler: Any):  # type: ignore[no-untyped-def]
-        # No return annotation on purpose: with one, pydantic documents the model as `{}`.
-        data = handler(self)
-        if isinstance(data, dict):
-            data.setdefault("next_cursor", self.next_cursor)
-        return data
-
-
-class PageQuery(Query):
-    """`?limit=&cursor=` of a plain paginated list."""
-    limit: Limit = LIMIT_DEFAULT
-    cursor: Cursor | None = None
 
 
 def query_page(query: Callable[..., Any], *, limit: int, cursor: str | None,

@@ -12,7 +12,9 @@ import re
 from datetime import date
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_serializer
+
+from .pagination import LIMIT_DEFAULT, LIMIT_MAX, MAX_CURSOR_LENGTH
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -69,3 +71,35 @@ class Policy(Output):
     than in inventory.schemas so a booking route's cold start does not load the catalog's models."""
     free_until_hours: int
     refund_percent_after: int
+
+
+# --- pages (core.pagination makes and reads the cursors) ---------------------------------------
+
+Limit = Annotated[int, Field(ge=1, le=LIMIT_MAX, description=f"Page size, 1-{LIMIT_MAX}")]
+Cursor = Annotated[str, Field(min_length=1, max_length=MAX_CURSOR_LENGTH,
+                              description="Opaque `next_cursor` of the previous page")]
+
+
+class Page(Output):
+    """Base of every paginated answer: `next_cursor` is always present, null on the last page.
+
+    Views' answers are serialized with `exclude_none`; the wrap serializer puts `next_cursor`
+    back so clients can rely on the key being there (API.md: "next_cursor (null at the end)").
+    """
+
+    next_cursor: str | None = Field(default=None, description="Pass as `cursor` for the next page; "
+                                                              "null on the last page")
+
+    @model_serializer(mode="wrap")
+    def _keep_next_cursor(self, handler: Any):  # type: ignore[no-untyped-def]
+        # No return annotation on purpose: with one, pydantic documents the model as `{}`.
+        data = handler(self)
+        if isinstance(data, dict):
+            data.setdefault("next_cursor", self.next_cursor)
+        return data
+
+
+class PageQuery(Query):
+    """`?limit=&cursor=` of a plain paginated list."""
+    limit: Limit = LIMIT_DEFAULT
+    cursor: Cursor | None = None

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from chalice import Blueprint
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..core.api import Call, endpoint
 from ..core.lazy import lazy_models, lazy_module
@@ -18,6 +18,7 @@ bp = Blueprint(__name__)
 service = lazy_module(__package__ + ".service")
 shapes = lazy_module(__package__ + ".shapes")
 search_rules = lazy_module(__package__ + ".search_rules")
+search_plain = lazy_module(__package__ + ".search_plain")
 searches = lazy_module("chalicelib.recommendations.searches")
 place_index = lazy_module(__package__ + ".place_index")
 schemas = lazy_models(__package__ + ".schemas")
@@ -27,9 +28,16 @@ ADMINS = ("admins",)
 # --- public -----------------------------------------------------------------------------------
 
 
+def _plain_search_query(params: dict[str, str]) -> Any:
+    return search_plain.parse_query(params)
+
+
+# The usual search is answered without pydantic (search_plain); anything else goes through the
+# models, which decide every answer the plain path does not take.
 @endpoint(bp, "GET", "/search", query=schemas.SearchQuery, response=schemas.SearchPage, tag="catalog",
-          summary="Search flights, hotel stays, events and services with units available")
-def search(call: Call) -> SearchPage:
+          summary="Search flights, hotel stays, events and services with units available",
+          plain_query=_plain_search_query)
+def search(call: Call) -> SearchPage | dict[str, Any]:
     q = call.query
     params = search_rules.SearchParams(kind=q.kind, quantity=q.quantity, city=q.city, origin=q.origin,
                                        destination=q.destination, date=q.date, check_in=q.check_in,
@@ -40,6 +48,10 @@ def search(call: Call) -> SearchPage:
         # A signed-in traveler's first page: where they look feeds their recommendations.
         # Anonymous searches skip this (no token check, no write); it never fails a search.
         searches.note(call.headers, q.kind, q.city, q.destination)
+    page = search_plain.search_page(offers, params.kind, params.check_in, params.check_out, params.date,
+                                    next_cursor)
+    if page is not None:
+        return page
     return schemas.SearchPage(results=[shapes.search_result(o, params) for o in offers],
                               next_cursor=next_cursor)
 

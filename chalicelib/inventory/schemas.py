@@ -10,9 +10,10 @@ from pydantic import (AfterValidator, BeforeValidator, ConfigDict, Field, Strict
 from pydantic import ValidationError as PydanticValidationError
 
 from ..core.errors import ValidationError, from_pydantic
-from ..core.pagination import Cursor, Limit, Page, PageQuery  # noqa: F401 (PageQuery re-exported)
+from ..core.schemas import Cursor, Limit, Page, PageQuery  # noqa: F401 (PageQuery re-exported)
 from ..core.schemas import Email, Input, IsoDate, Money, Output, Policy, Query  # noqa: F401 (re-exported)
 from . import domain, places
+from .search_rules import MAX_PRICE_TOTAL, MAX_QUANTITY
 
 
 def _upper(value: Any) -> Any:
@@ -277,11 +278,6 @@ class AvailabilityOut(Output):
 
 
 # --- search -----------------------------------------------------------------------------------
-
-MAX_QUANTITY = 1000
-# The dearest total a search can find (every unit at the top price, every night of the longest
-# stay): a larger max_price filters nothing, and unbounded numbers must not reach DynamoDB.
-MAX_PRICE_TOTAL = domain.MAX_PRICE * MAX_QUANTITY * domain.MAX_STAY_NIGHTS
 
 
 class SearchQuery(Query):

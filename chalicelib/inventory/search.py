@@ -11,7 +11,8 @@ Pagination is by state, not by offset: the cursor records where each list stoppe
 listings already met but not yet shown (read again before a page shows them, so what changed
 in between shows), signed and bound to the search's parameters, so page 5 continues where page 4
 stopped, and walking the pages never repeats or skips a listing. The page's listings (title,
-vendor, rating) are read once for the page (one BatchGetItem).
+vendor, rating) are read once for the page (one BatchGetItem), and only what a result shows of
+them (LISTING_ATTRIBUTES): an offer's `listing` is not the whole item.
 """
 from __future__ import annotations
 
@@ -30,6 +31,10 @@ SCOPE = "search"
 # the last key shown: a listing whose price fell behind where a list stopped is met again.
 STATE_MAX_AGE_SECONDS = 60
 PARALLEL_QUERIES = 8  # per search: well within botocore's pool of 10 connections per client
+# What a result shows of its listing (shapes.search_result, search_plain): the page's read asks
+# for nothing else, so neither DynamoDB nor the parsing pays for descriptions and policies.
+LISTING_ATTRIBUTES = ("listing_id", "kind", "title", "vendor_id", "city", "origin", "destination", "rating_sum",
+                      "rating_count")
 
 
 def search(params: SearchParams, *, limit: int, cursor: str | None) -> tuple[list[Offer], str | None]:
@@ -102,9 +107,10 @@ def _parallel(read: topk.Read, streams: list[topk.Stream]) -> list[tuple[list[An
 
 
 def _with_listings(offers: list[Offer]) -> list[Offer]:
-    """Attach each offer's listing (title, vendor, rating) with batched reads."""
+    """Attach each offer's listing (LISTING_ATTRIBUTES of it) with batched reads."""
     if offers:
-        found = {lst.listing_id: lst for lst in Listing.batch_get([o.listing_id for o in offers])}
+        found = {lst.listing_id: lst for lst in Listing.batch_get([o.listing_id for o in offers],
+                                                                   attributes_to_get=list(LISTING_ATTRIBUTES))}
         for offer in offers:
             listing = found.get(offer.listing_id)
             if listing is not None:

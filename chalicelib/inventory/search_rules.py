@@ -7,11 +7,15 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from .domain import (KINDS, MAX_STAY_NIGHTS, FieldErrors, nights, place_key, price_total, rating_average,
-                     search_key)
+from .domain import (KINDS, MAX_PRICE, MAX_STAY_NIGHTS, FieldErrors, nights, place_key, price_total,
+                     rating_average, search_key)
 from .places import airports
 
 SORTS = ("price", "rating")
+MAX_QUANTITY = 1000
+# The dearest total a search can find (every unit at the top price, every night of the longest
+# stay): a larger max_price filters nothing, and unbounded numbers must not reach DynamoDB.
+MAX_PRICE_TOTAL = MAX_PRICE * MAX_QUANTITY * MAX_STAY_NIGHTS
 # Parameters each kind needs; every other place/date parameter is refused for that kind so a
 # mistyped search says so instead of silently searching something else.
 REQUIRED = {

@@ -9,18 +9,20 @@ import functools
 import secrets
 from contextlib import contextmanager
 from datetime import date, timedelta
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from pynamodb.exceptions import DoesNotExist, UpdateError
 
 from ..core import pagination
-from ..core.auth import Principal
 from ..core.errors import Forbidden, NotFound, ValidationError
 from . import domain
 from .availability import set_availability as _set_availability
 from .models import AvailabilityDay, CancellationPolicyAttribute, Listing
 from .search import search  # noqa: F401  (use case re-exported for routes and other contexts)
 from .vendors import create_vendor, list_vendors  # noqa: F401
+
+if TYPE_CHECKING:
+    from ..core.auth import Principal
 
 _ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 MAX_AVAILABILITY_READ = 366

@@ -5,8 +5,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BeforeValidator, Field
 
-from ..core.pagination import Page, PageQuery  # noqa: F401 (the deliveries list's query)
-from ..core.schemas import Input, Output
+from ..core.schemas import Input, Output, Page, PageQuery  # noqa: F401 (PageQuery: the deliveries list's query)
 from .destinations import MAX_URL_LENGTH
 
 

@@ -7,8 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Field, StrictInt, WithJsonSchema, model_validator
 
 from ..core.errors import FieldError
-from ..core.pagination import Cursor, Limit, Page
-from ..core.schemas import Input, Output, Query
+from ..core.schemas import Cursor, Input, Limit, Output, Page, Query
 from . import domain
 
 _ID = r"^[A-Za-z0-9_-]{1,80}$"

@@ -5,8 +5,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field
 
-from ..core.pagination import Page, PageQuery
-from ..core.schemas import Input, Output
+from ..core.schemas import Input, Output, Page, PageQuery
 from . import domain
 
 _BOOKING_ID = r"^[A-Za-z0-9_-]{1,80}$"

@@ -5,8 +5,7 @@ from typing import Literal
 
 from pydantic import ConfigDict, Field
 
-from ..core.pagination import Cursor, Limit, Page
-from ..core.schemas import Input, Output, Query
+from ..core.schemas import Cursor, Input, Limit, Output, Page, Query
 from . import domain
 
 _BOOKING_ID = r"^[A-Za-z0-9_-]{1,80}$"

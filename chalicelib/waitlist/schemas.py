@@ -5,8 +5,7 @@ from typing import Literal
 
 from pydantic import Field, StrictInt
 
-from ..core.pagination import Cursor, Limit, Page
-from ..core.schemas import Input, IsoDate, Output, Query
+from ..core.schemas import Cursor, Input, IsoDate, Limit, Output, Page, Query
 from . import domain
 
 Status = Literal["WAITING", "OFFERING", "OFFERED", "LEFT", "EXPIRED"]
