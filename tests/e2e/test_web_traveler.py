@@ -32,6 +32,34 @@ def _booking(stack, page, booking_id: str) -> dict:
     return answer.json()
 
 
+def _signed_in_traveler(stack, page, label: str, name: str) -> str:
+    """A new traveler, signed up through the API and signed in on the page; returns the email."""
+    email = f"web-{label}-{uuid.uuid4().hex[:10]}@example.com"
+    created = stack.http.post(stack.url("/auth/signup"), json={"email": email, "password": PASSWORD, "name": name},
+                              timeout=10)
+    assert created.status_code == 201, created.text
+    sign_in(page, email, PASSWORD)
+    return email
+
+
+def _paris_event(stack, days_ahead: int) -> tuple[dict, str]:
+    """A Paris event of the demo catalog on sale that day, and the day."""
+    day = (date.today() + timedelta(days=days_ahead)).isoformat()
+    events = _search(stack, kind="event", city="PAR", date=day, quantity=1)
+    assert events, f"the demo catalog sells Paris events on {day}"
+    return events[0], day
+
+
+def _hold(stack, page, email: str, name: str, event: dict, day: str) -> str:
+    """One unit of the event held through the API with the page's token; returns the booking id."""
+    hold = stack.http.post(stack.url("/holds"), headers={"Authorization": f"Bearer {api_token(page)}",
+                                                         "Idempotency-Key": uuid.uuid4().hex},
+                           json={"items": [{"listing_id": event["listing_id"], "quantity": 1, "date": day}],
+                                 "contact": {"email": email, "name": name}}, timeout=10)
+    assert hold.status_code == 201, hold.text
+    return hold.json()["booking_id"]
+
+
 def _pick_place(page, label: str, typed: str, option: str, *, keyboard: bool = False) -> None:
     box = page.get_by_role("combobox", name=label)
     box.fill(typed)
@@ -163,19 +191,9 @@ def test_a_new_traveler_books_a_flight_and_a_hotel_pays_and_cancels(browser_page
 
 def test_a_declined_card_shows_the_decline_and_the_hold_stays(browser_page, stack):
     page = browser_page
-    email = f"web-declined-{uuid.uuid4().hex[:10]}@example.com"
-    created = stack.http.post(stack.url("/auth/signup"), json={"email": email, "password": PASSWORD, "name": "Dee"}, timeout=10)
-    assert created.status_code == 201, created.text
-    day = (date.today() + timedelta(days=20)).isoformat()
-    events = _search(stack, kind="event", city="PAR", date=day, quantity=1)
-    assert events
-    sign_in(page, email, PASSWORD)
-    hold = stack.http.post(stack.url("/holds"), headers={"Authorization": f"Bearer {api_token(page)}",
-                                                         "Idempotency-Key": uuid.uuid4().hex},
-                           json={"items": [{"listing_id": events[0]["listing_id"], "quantity": 1, "date": day}],
-                                 "contact": {"email": email, "name": "Dee"}}, timeout=10)
-    assert hold.status_code == 201, hold.text
-    booking_id = hold.json()["booking_id"]
+    email = _signed_in_traveler(stack, page, "declined", "Dee")
+    event, day = _paris_event(stack, 20)
+    booking_id = _hold(stack, page, email, "Dee", event, day)
 
     page.set_viewport_size(PHONE)
     page.goto(f"/#/bookings/{booking_id}")
@@ -213,16 +231,11 @@ def test_a_declined_card_shows_the_decline_and_the_hold_stays(browser_page, stac
 
 def test_a_broken_saved_trip_is_repaired_and_a_replayed_old_hold_keeps_the_trip(browser_page, stack):
     page = browser_page
-    email = f"web-trip-{uuid.uuid4().hex[:10]}@example.com"
-    created = stack.http.post(stack.url("/auth/signup"), json={"email": email, "password": PASSWORD, "name": "Tia"}, timeout=10)
-    assert created.status_code == 201, created.text
-    day = (date.today() + timedelta(days=21)).isoformat()
-    events = _search(stack, kind="event", city="PAR", date=day, quantity=1)
-    assert events
-    sign_in(page, email, PASSWORD)
+    _signed_in_traveler(stack, page, "trip", "Tia")
+    event, day = _paris_event(stack, 21)
     # What an old version or a hand edit may have left: unreadable items, and a price in no currency.
     stored = [None, "x", {"listing_id": "lst_x", "title": "T", "kind": "event", "quantity": 1, "date": 20270101},
-              {"listing_id": events[0]["listing_id"], "title": events[0]["title"], "kind": "event", "quantity": 1,
+              {"listing_id": event["listing_id"], "title": event["title"], "kind": "event", "quantity": 1,
                "date": day, "price_total": {"amount": 100, "currency": "EURO"}}]
     page.evaluate("trip => localStorage.setItem('itinera.trip', JSON.stringify(trip))", stored)
     page.goto("/#/trip")
@@ -249,18 +262,9 @@ def test_the_hold_countdown_follows_the_service_clock_when_the_browser_clock_is_
     page = browser_page
     # This browser's clock runs 16 minutes ahead: past the hold's 15 minutes.
     page.add_init_script("(() => { const real = Date.now.bind(Date); Date.now = () => real() + 16 * 60 * 1000; })()")
-    email = f"web-skew-{uuid.uuid4().hex[:10]}@example.com"
-    created = stack.http.post(stack.url("/auth/signup"), json={"email": email, "password": PASSWORD, "name": "Sam"}, timeout=10)
-    assert created.status_code == 201, created.text
-    day = (date.today() + timedelta(days=21)).isoformat()
-    events = _search(stack, kind="event", city="PAR", date=day, quantity=1)
-    sign_in(page, email, PASSWORD)
-    hold = stack.http.post(stack.url("/holds"), headers={"Authorization": f"Bearer {api_token(page)}",
-                                                         "Idempotency-Key": uuid.uuid4().hex},
-                           json={"items": [{"listing_id": events[0]["listing_id"], "quantity": 1, "date": day}],
-                                 "contact": {"email": email, "name": "Sam"}}, timeout=10)
-    assert hold.status_code == 201, hold.text
-    page.goto(f"/#/bookings/{hold.json()['booking_id']}")
+    email = _signed_in_traveler(stack, page, "skew", "Sam")
+    event, day = _paris_event(stack, 21)
+    page.goto(f"/#/bookings/{_hold(stack, page, email, 'Sam', event, day)}")
     timer = page.get_by_role("timer")
     timer.wait_for()
     minutes = int(re.match(r"(\d+):\d\d left", timer.inner_text()).group(1))
@@ -282,11 +286,7 @@ def test_a_promotion_code_at_checkout_discounts_the_hold_and_a_wrong_one_keeps_t
         "valid_to": f"{(date.today() + timedelta(days=60)).isoformat()}T00:00:00Z",
         "max_uses": 5, "max_uses_per_traveler": 1})
     assert created.status_code == 201, created.text
-    traveler_email = f"web-promo-{uuid.uuid4().hex[:10]}@example.com"
-    signed_up = stack.http.post(stack.url("/auth/signup"), json={"email": traveler_email, "password": PASSWORD,
-                                                                "name": "Pat"}, timeout=10)
-    assert signed_up.status_code == 201, signed_up.text
-    sign_in(page, traveler_email, PASSWORD)
+    _signed_in_traveler(stack, page, "promo", "Pat")
 
     page.goto(f"/#/listings/{event['listing_id']}?date={day}&quantity=1")
     page.get_by_role("button", name="Add to trip").click()
