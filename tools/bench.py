@@ -59,7 +59,8 @@ def lambda_environment(stage: str = STAGE) -> dict[str, str]:
     """An environment like the deployed function's: the stage's variables from
     .chalice/config.json, placeholder pool ids and cursor key, a region, and no credentials
     (importing the app must not call AWS; if it tried, the child would fail instead of hanging)."""
-    config = json.loads((ROOT / ".chalice" / "config.json").read_text())
+    from tools.deploy import stage_environment
+
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8",
            "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1",
            "AWS_LAMBDA_FUNCTION_NAME": f"itinera-{stage}", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128",
@@ -67,8 +68,7 @@ def lambda_environment(stage: str = STAGE) -> dict[str, str]:
            "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
            "ITINERA_USER_POOL_ID": "us-east-1_bench", "ITINERA_USER_POOL_CLIENT_ID": "bench",
            "ITINERA_CURSOR_SECRET": "bench-cursor-secret"}  # infra gives deployed stages their own
-    env.update(config.get("environment_variables", {}))
-    env.update(config.get("stages", {}).get(stage, {}).get("environment_variables", {}))
+    env.update(stage_environment(stage))
     env.setdefault("ITINERA_STAGE", stage)
     return env
 

@@ -10,7 +10,7 @@ from datetime import date, timedelta
 
 from playwright.sync_api import expect
 
-from tests.e2e.web import PHONE, api_token, booking_id_from_url, screenshot, sign_in
+from tests.e2e.web import PHONE, api_token, booking_id_from_url, screenshot, sign_in, watched_page
 
 PASSWORD = "Fresh-Pass-123"
 
@@ -306,3 +306,46 @@ def test_a_promotion_code_at_checkout_discounts_the_hold_and_a_wrong_one_keeps_t
     off = held["discount"]["amount"]["amount"]
     assert full // 10 <= off <= -(-full // 10)  # 10 %, rounded to a minor unit
     assert held["amount"]["amount"] == full - off
+
+
+def test_a_payment_retried_after_a_lost_answer_is_one_payment(chromium, stack):
+    context, page, problems = watched_page(chromium, stack.web_url)
+    try:
+        _pay_after_a_lost_answer(stack, page)
+    finally:
+        context.close()
+    # The aborted answer is the one failure the browser may report.
+    assert [p for p in problems if "net::ERR_FAILED" not in p] == [], problems
+
+
+def _pay_after_a_lost_answer(stack, page) -> None:
+    email = _signed_in_traveler(stack, page, "lost", "Lou")
+    event, day = _paris_event(stack, 22)
+    booking_id = _hold(stack, page, email, "Lou", event, day)
+    page.goto(f"/#/bookings/{booking_id}")
+    page.get_by_role("timer").wait_for()
+
+    # The first payment reaches the API, and its answer is lost on the way back.
+    keys: list[str] = []
+
+    def lost(route):
+        keys.append(route.request.headers["idempotency-key"])
+        route.fetch()
+        route.abort()
+
+    path = f"**/api/bookings/{booking_id}/payment"
+    page.route(path, lost)
+    page.get_by_role("button", name="Pay").click()
+    expect(page.get_by_role("alert")).to_contain_text("NETWORK_ERROR")
+    page.unroute(path)
+    page.on("request", lambda request: keys.append(request.headers["idempotency-key"])
+            if request.url.endswith("/payment") else None)
+    page.get_by_role("button", name="Pay").click()
+    expect(page.locator(".booking-status")).to_contain_text("CONFIRMED", timeout=30_000)
+
+    # The retry carried the same key: the API answered it from the first attempt.
+    assert len(keys) == 2 and keys[0] == keys[1], keys
+    booking = _booking(stack, page, booking_id)
+    authorized = [e for e in booking["timeline"] if "authorized" in str(e.get("event", ""))]
+    assert len(authorized) == 1, booking["timeline"]
+    assert booking["captured_amount"] == booking["amount"]

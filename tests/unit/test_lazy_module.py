@@ -135,8 +135,7 @@ def test_pyjwt_verifies_without_x509_and_x509_still_works():
         "import cryptography.x509.oid\n"
         "assert sys.modules['cryptography.x509'] is cryptography.x509 and 'cryptography.x509.base' in sys.modules\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
-    assert done.returncode == 0, done.stderr
+    _run_fresh(code)
 
 
 # -- collecting_later: no cyclic GC during a cold start's loading, then what it made is frozen -----
@@ -179,5 +178,10 @@ def test_app_collects_again_after_import_and_after_its_first_invocation():
         "assert seen == [False, True], seen\n"
         "assert gc.isenabled()\n"
     )
+    _run_fresh(code)
+
+
+def _run_fresh(code: str) -> None:
+    """Runs `code` in a new interpreter (a cold start's import state); its assertions must hold."""
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert done.returncode == 0, done.stderr
