@@ -20,7 +20,7 @@ import random
 import time
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from ..core import clock, idempotency, rate_limits
 from ..core.auth import Principal
@@ -35,11 +35,14 @@ from ..promotions import usage as promotion_usage
 from . import domain
 from .models import (ActiveHolds, BookedItemAttribute, Booking, BookingReference,
                      ContactAttribute, PolicyAttribute, TimelineEntryAttribute, VendorBooking)
-from .schemas import HoldItemIn, HoldRequest
 from .transactions import CHECK, PUT, UPDATE, LabelledTransaction
 from .domain import Booking as DomainBooking
 from .records import to_domain
 from .views import booking_view
+
+if TYPE_CHECKING:  # the route passes either; the plain one keeps pydantic off a hold's cold start
+    from .hold_plain import PlainHold, PlainHoldItem
+    from .schemas import HoldItemIn, HoldRequest
 
 MAX_ATTEMPTS = 4
 TRANSACTION_MAX_ITEMS = 100  # DynamoDB's limit for one TransactWriteItems (DESIGN pitfall 14)
@@ -59,10 +62,10 @@ class WantedItem:
     listing_id: str
     quantity: int
     dates: list[str]
-    item: HoldItemIn
+    item: HoldItemIn | PlainHoldItem
 
 
-def _wanted(request: HoldRequest, today: date) -> list[WantedItem]:
+def _wanted(request: HoldRequest | PlainHold, today: date) -> list[WantedItem]:
     """Validate the shape of each item and expand it to the dates whose units it needs."""
     limit = settings().max_units_per_item
     errors: dict[str, str] = {}
@@ -179,7 +182,7 @@ def _sold_out(shortages: list[tuple[int, str, str, int]]) -> SoldOut:
                    {"items": [by_item[i] for i in sorted(by_item)]})
 
 
-def _new_booking(user: Principal, request: HoldRequest, wanted: list[WantedItem],
+def _new_booking(user: Principal, request: HoldRequest | PlainHold, wanted: list[WantedItem],
                  quotes: dict[str, reservations.Quote], currency: str, now: float,
                  promotion: promotions.Terms | None = None) -> Booking:
     """The HELD booking; with `promotion`, its discount (422 PROMO_INVALID when the code does
@@ -260,7 +263,7 @@ def _transaction(booking: Booking, wanted: list[WantedItem], quotes: dict[str, r
     return t
 
 
-def place_hold(user: Principal, request: HoldRequest, idempotency_key: str,
+def place_hold(user: Principal, request: HoldRequest | PlainHold, idempotency_key: str,
                now: float | None = None) -> "DomainBooking | idempotency.Replay":
     """POST /holds: the new HELD booking, or the key's first answer again.
 
@@ -294,7 +297,7 @@ def place_hold(user: Principal, request: HoldRequest, idempotency_key: str,
         raise
 
 
-def _place_hold(user: Principal, request: HoldRequest, key: str, request_hash: str,
+def _place_hold(user: Principal, request: HoldRequest | PlainHold, key: str, request_hash: str,
                 now: float, attempt: rate_limits.Attempt) -> "DomainBooking | idempotency.Replay":
     wanted = _wanted(request, earliest_today(datetime.fromtimestamp(now, tz=timezone.utc)))
     # Read once: the counters are checked exactly by the transaction, not by this read.

@@ -12,6 +12,7 @@ bp = Blueprint(__name__)
 service = lazy_module(__package__ + ".service")
 views = lazy_module(__package__ + ".views")  # the presenter, loaded with the service it presents
 schemas = lazy_models(__package__ + ".schemas")
+hold_plain = lazy_module(__package__ + ".hold_plain")
 TRAVELERS = ("travelers",)
 TRAVELERS_AND_STAFF = ("travelers", "agents", "admins")
 AGENTS = ("agents",)
@@ -31,8 +32,13 @@ def _booking(result: Any, call: Call, status: int) -> Response:
     return _respond(status, views.booking_view(result, call.user))
 
 
+def _plain_hold(body: dict[str, Any]) -> Any:
+    return hold_plain.parse_hold(body)
+
+
+# The usual hold body is read without pydantic (hold_plain); anything else goes to the model.
 @endpoint(bp, "POST", "/holds", roles=TRAVELERS, body=schemas.HoldRequest, response=schemas.BookingOut,
-          status=201,
+          status=201, plain_body=_plain_hold,
           idempotent=True, summary="Hold units of one or more listings (a trip) for a while",
           errors=("SOLD_OUT", "RATE_LIMITED", "PROMO_INVALID", "IDEMPOTENCY_KEY_REUSED", "REQUEST_IN_PROGRESS"))
 def place_hold(call: Call) -> Response:

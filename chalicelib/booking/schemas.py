@@ -8,13 +8,14 @@ from pydantic import Field, StrictInt, model_validator
 from ..core.errors import FieldError
 from ..core.schemas import Cursor, Email, Input, IsoDate, Limit, Money, Output, Page, Policy, Query
 from .domain import STATUSES
+from .hold_plain import MAX_ITEMS, MAX_NAME, MAX_PROMO_CODE, MAX_QUANTITY
 
 _ID = r"^[A-Za-z0-9_-]{1,80}$"
 
 
 class HoldItemIn(Input):
     listing_id: str = Field(pattern=_ID)
-    quantity: StrictInt = Field(ge=1, le=1000, description="Units (seats, rooms, tickets); at most 10 by default")
+    quantity: StrictInt = Field(ge=1, le=MAX_QUANTITY, description="Units (seats, rooms, tickets); at most 10 by default")
     date: dt.date | None = Field(default=None, description="Flight, event or service date")
     check_in: dt.date | None = Field(default=None, description="Hotel: first night")
     check_out: dt.date | None = Field(default=None, description="Hotel: departure day (not a night)")
@@ -32,14 +33,14 @@ class HoldItemIn(Input):
 
 class ContactIn(Input):
     email: Email
-    name: str = Field(min_length=1, max_length=120)
+    name: str = Field(min_length=1, max_length=MAX_NAME)
     phone: str | None = Field(default=None, pattern=r"^\+?[0-9 ()-]{6,20}$")
 
 
 class HoldRequest(Input):
-    items: list[HoldItemIn] = Field(min_length=1, max_length=10)
+    items: list[HoldItemIn] = Field(min_length=1, max_length=MAX_ITEMS)
     contact: ContactIn
-    promo_code: str | None = Field(default=None, min_length=1, max_length=40,
+    promo_code: str | None = Field(default=None, min_length=1, max_length=MAX_PROMO_CODE,
                                    description="A promotion code (any case); refused with 422 PROMO_INVALID "
                                                "and its reason")
 

@@ -14,10 +14,11 @@ The models may be given as references (core.lazy.lazy_models): they are imported
 the first request of the route, and pydantic itself is imported by the first request that
 validates or returns a model, so a cold start pays for the models of its own route only.
 
-A route may also give `plain_query`: a function that parses the usual query string without
-pydantic and answers None for anything it does not take, which then goes to the `query` model
-(its answer, errors included, is the contract). A view may return a plain dict, sent as it is.
-GET /search does both (inventory.search_plain), so its cold start never imports pydantic.
+A route may also give `plain_query` / `plain_body`: a function that parses the usual query
+string / JSON object without pydantic and answers None for anything it does not take, which
+then goes to the `query` / `body` model (its answer, errors included, is the contract). A view
+may return a plain dict, sent as it is. GET /search (inventory.search_plain) and POST /holds
+(booking.hold_plain) do so, so their usual cold start never imports pydantic.
 """
 from __future__ import annotations
 
@@ -112,18 +113,26 @@ def check_body(raw: bytes | str | None, content_type: str | None) -> None:
                                    {"content_type": (content_type or "")[:100], "accepted": ["application/json"]})
 
 
-def parse_json_body(raw: bytes | str | None, model: type[BaseModel]) -> BaseModel:
-    from pydantic import ValidationError as PydanticValidationError  # loaded with `model`
-
+def load_json_object(raw: bytes | str | None) -> dict[str, Any]:
+    """The body as a JSON object ({} when there is none); 400 naming `body` otherwise."""
     if raw in (None, b"", ""):
-        data: Any = {}
-    else:
-        try:
-            data = json.loads(raw)
-        except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: absurdly deep nesting
-            raise ValidationError.for_fields({"body": "is not valid JSON"}, "The request body is not valid JSON.")
+        return {}
+    try:
+        data = json.loads(raw)  # type: ignore[arg-type]
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: absurdly deep nesting
+        raise ValidationError.for_fields({"body": "is not valid JSON"}, "The request body is not valid JSON.")
     if not isinstance(data, dict):
         raise ValidationError.for_fields({"body": "must be a JSON object"})
+    return data
+
+
+def parse_json_body(raw: bytes | str | None, model: type[BaseModel]) -> BaseModel:
+    return validate_body(load_json_object(raw), model)
+
+
+def validate_body(data: dict[str, Any], model: type[BaseModel]) -> BaseModel:
+    from pydantic import ValidationError as PydanticValidationError  # loaded with `model`
+
     try:
         return model.model_validate(data)
     except PydanticValidationError as exc:
@@ -148,6 +157,7 @@ def endpoint(target: Blueprint | Chalice, method: str, path: str, *, summary: st
              idempotent: bool = False,
              other_statuses: tuple[int, ...] = (),
              plain_query: Callable[[dict[str, str]], Any] | None = None,
+             plain_body: Callable[[dict[str, Any]], Any] | None = None,
              ) -> Callable[[Callable[[Call], Any]], Callable[..., Any]]:
     """Register a view; see the module docstring."""
 
@@ -179,7 +189,10 @@ def endpoint(target: Blueprint | Chalice, method: str, path: str, *, summary: st
                     call.query = parse_query(params, resolve(query))
             if body is not None:
                 check_body(request.raw_body, headers.get("content-type"))
-                call.body = parse_json_body(request.raw_body, resolve(body))
+                data = load_json_object(request.raw_body)
+                call.body = plain_body(data) if plain_body is not None else None
+                if call.body is None:
+                    call.body = validate_body(data, resolve(body))
             try:
                 result = view(call)
             except Exception as exc:

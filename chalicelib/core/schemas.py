@@ -14,22 +14,15 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_serializer
 
+from . import emails
 from .pagination import LIMIT_DEFAULT, LIMIT_MAX, MAX_CURSOR_LENGTH
 
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-
-
-def _email(value: str) -> str:
-    value = value.strip()
-    if len(value) > 254 or not _EMAIL.match(value):
-        raise ValueError("is not a valid email address")
-    return value.lower()
-
 
 # Documented as what it accepts (format email, at most 254 characters), so clients and fuzzers
 # know a schema-valid address is accepted.
-Email = Annotated[str, AfterValidator(_email), Field(max_length=254, json_schema_extra={"format": "email"})]
+Email = Annotated[str, AfterValidator(emails.normal_email),
+                  Field(max_length=emails.MAX_LENGTH, json_schema_extra={"format": "email"})]
 
 
 def _iso_date(value: Any) -> Any:

@@ -19,6 +19,7 @@ from datetime import date
 from typing import Any, Mapping
 
 from ..core.pagination import LIMIT_DEFAULT, LIMIT_MAX, MAX_CURSOR_LENGTH
+from ..core.plain import NotPlain, iso_date
 from .domain import KINDS, currency_error, rating_average
 from .search_rules import MAX_PRICE_TOTAL, MAX_QUANTITY, SORTS
 
@@ -29,10 +30,6 @@ _DEFAULTS = {"quantity": 1, "sort": "price", "limit": LIMIT_DEFAULT}
 _CURSOR_CHARACTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.")
 # SearchResult's optional fields, in its order (exclude_none leaves out the ones that are None).
 _PLACES = ("city", "origin", "destination")
-
-
-class NotPlain(Exception):
-    """A value the models should judge."""
 
 
 class SearchQueryValues:
@@ -58,16 +55,6 @@ def _place(value: str) -> str:
     if len(value) != 3 or not (value.isascii() and value.isalpha()):
         raise NotPlain
     return value.upper()
-
-
-def _date(value: str) -> date:
-    if (len(value) != 10 or value[4] != "-" or value[7] != "-" or not value.isascii()
-            or not (value[:4] + value[5:7] + value[8:]).isdigit()):
-        raise NotPlain
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise NotPlain from None
 
 
 def _integer(value: str, least: int, most: int) -> int:
@@ -102,7 +89,7 @@ def _cursor(value: str) -> str:
 
 _PARSERS: dict[str, Any] = {
     "kind": _kind, "city": _place, "origin": _place, "destination": _place,
-    "date": _date, "check_in": _date, "check_out": _date,
+    "date": iso_date, "check_in": iso_date, "check_out": iso_date,
     "quantity": lambda v: _integer(v, 1, MAX_QUANTITY),
     "max_price": lambda v: _integer(v, 0, MAX_PRICE_TOTAL),
     "currency": _currency, "sort": _sort,

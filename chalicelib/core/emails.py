@@ -1,0 +1,19 @@
+"""The one rule for an email address, shared by the pydantic type (core.schemas.Email) and the
+plain parser of POST /holds (booking.hold_plain), so the two can never disagree on it.
+
+No pydantic here: the plain parser runs on the cold path of a hold.
+"""
+from __future__ import annotations
+
+import re
+
+MAX_LENGTH = 254
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def normal_email(value: str) -> str:
+    """The address as stored (stripped, lower case); ValueError when it is not one."""
+    value = value.strip()
+    if len(value) > MAX_LENGTH or not _EMAIL.match(value):
+        raise ValueError("is not a valid email address")
+    return value.lower()
