@@ -291,7 +291,8 @@ def grants(function_needs: Needs, stage: StageConfig) -> frozenset[Grant]:
     for model, indexes in function_needs.indexes.items():
         out.update((QUERY, Resource("index", table_id(model), index)) for index in indexes)
     for queue in function_needs.sends_to:
-        out.update((action, Resource("queue", queue_id(queue))) for action in (GET_QUEUE_URL, SEND))
+        # No GetQueueUrl: the function is given the URL (infra.template.function_environment).
+        out.add((SEND, Resource("queue", queue_id(queue))))
     for queue in function_needs.dead_letters_to:
         out.update((action, Resource("queue", dead_letter_queue_id(queue))) for action in (GET_QUEUE_URL, SEND))
     if function_needs.consumes:

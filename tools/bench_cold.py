@@ -203,7 +203,7 @@ def setup(bookings: int) -> dict[str, Any]:
     import boto3
 
     from chalicelib.core.config import settings
-    from chalicelib.core.queues import CONFIRMATIONS
+    from chalicelib.core.queues import CONFIRMATIONS, url_variable
     from tools.bootstrap import bootstrap
     from tools.demo_users import DEFAULT_PASSWORD
 
@@ -258,6 +258,8 @@ def setup(bookings: int) -> dict[str, Any]:
     hash_key = Listing._hash_key_attribute().attr_name
     return {
         "user_pool_id": outputs["user_pool_id"], "client_id": outputs["client_id"],
+        # As infra gives each function the URLs of the queues it sends to (infra.template).
+        "queue_urls": {url_variable(name): url for name, url in outputs["queues"].items()},
         "get_item": {"TableName": Listing.Meta.table_name, "Key": {hash_key: {"S": listings[0]}}},
         "search": {"kind": "hotel", "city": "PAR", "check_in": stay["check_in"], "check_out": stay["check_out"]},
         "hotels": HOTELS, "traveler_token": traveler, "hold": hold,
@@ -481,7 +483,7 @@ def measure(runs: int, package: Path | None = None) -> tuple[list[dict[str, Any]
                    "ITINERA_COGNITO_ENDPOINT": endpoint, "AWS_ACCESS_KEY_ID": "testing",
                    "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing"}
             prepared = prepare(env, runs + 1)
-            child_env = {**env, "ITINERA_USER_POOL_ID": prepared["user_pool_id"],
+            child_env = {**env, **prepared["queue_urls"], "ITINERA_USER_POOL_ID": prepared["user_pool_id"],
                          "ITINERA_USER_POOL_CLIENT_ID": prepared["client_id"], "PYTHONDONTWRITEBYTECODE": "1",
                          "BENCH_RUNTIME_PATH": str(runtime), "LAMBDA_TASK_ROOT": str(task)}
             samples: dict[str, list[Sample]] = {case: [] for case in CASES}

@@ -17,12 +17,16 @@ from pynamodb.expressions.condition import size
 from pynamodb.expressions.update import Action
 
 from ..core import clock
+from ..core.lazy import lazy_module
 from ..core.observability import count, logger
 from ..inventory import reservations
-from ..promotions import usage as promotion_usage
 from . import domain, vendor_events
 from .models import ActiveHolds, Booking, LedgerEntry, TimelineEntryAttribute
 from .transactions import PUT, UPDATE, Failure, LabelledTransaction
+
+# Loaded by the transitions that give a promotion use back: a confirmation never does, and its
+# worker's cold start does not pay for the promotions' models.
+promotion_usage = lazy_module("chalicelib.promotions.usage")
 
 # Extra operations a caller adds to the transaction: (kind, label, operation).
 Extra = tuple[str, Any, Callable[[Any], None]]
@@ -87,12 +91,10 @@ def apply(booking: domain.Booking, transition: domain.Transition, *, extras: tup
     raise TransactionConflict(f"{transition.name} of {booking.booking_id} kept conflicting")
 
 
-_GIVE_BACKS = frozenset({promotion_usage.PROMOTION, promotion_usage.TRAVELER_USE})
-
-
 def _failed_give_backs(failures: list[Failure]) -> frozenset[str]:
     """The labels of the promotion give-backs that refused, when they are all that failed."""
-    if all(f.label and f.label[0] in _GIVE_BACKS and f.code == "ConditionalCheckFailed" for f in failures):
+    give_backs = {promotion_usage.PROMOTION, promotion_usage.TRAVELER_USE}
+    if all(f.label and f.label[0] in give_backs and f.code == "ConditionalCheckFailed" for f in failures):
         return frozenset(f.label[0] for f in failures)
     return frozenset()
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pynamodb.exceptions import UpdateError
 
+from .. import notify  # its sender (templates and all) loads on first use: enqueuing needs none of it
 from ..core import queues
-from ..notify import send_booking_email
 from .models import Booking
 from .records import to_domain
 from .views import booking_view, money
@@ -21,8 +21,8 @@ def send_booking_event_email(booking_id: str, event: str, refund: int | None = N
     marker = key or event
     if marker in (booking.notified or []):
         return False  # a duplicate message: this email already went out
-    send_booking_email(event, booking_view(to_domain(booking)),
-                       refund=money(refund, booking.currency) if refund is not None else None)
+    notify.send_booking_email(event, booking_view(to_domain(booking)),
+                              refund=money(refund, booking.currency) if refund is not None else None)
     try:
         booking.update(actions=[Booking.notified.set(Booking.notified.append([marker]))])
     except UpdateError:

@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..core import clock
-from ..core.auth import Principal
 from . import domain
 from .domain import Booking
+
+if TYPE_CHECKING:  # an annotation only: the workers present bookings without loading token checks
+    from ..core.auth import Principal
 
 STAFF = ("agents", "admins")
 

@@ -868,7 +868,9 @@ def derived(synthesized, tmp_path_factory) -> dict[str, Any]:
         outputs = bootstrap(boto3.session.Session(), sender=settings().sender_email, demo_password=DEFAULT_PASSWORD)
         setup = Setup(outputs["user_pool_id"])
         secrets = create_secrets(setup.webhook_secret)
-        refs = {template.USER_POOL: setup.pool_id, template.USER_POOL_CLIENT: outputs["client_id"], **secrets}
+        queues = {template.queue_id(name): url for name, url in outputs["queues"].items()}
+        refs = {template.USER_POOL: setup.pool_id, template.USER_POOL_CLIENT: outputs["client_id"], **secrets,
+                **queues}
         stack = Stack(synthesized.template, refs, recorder, chalice_client(tmp_path_factory))
         fake = FakePaymentProvider()
         serve_fake_stripe(mp, stack, fake)
