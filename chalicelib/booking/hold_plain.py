@@ -24,13 +24,16 @@ from ..core.plain import NotPlain, iso_date, only_keys, trimmed_text, whole_numb
 _ITEM_FIELDS = frozenset({"listing_id", "quantity", "date", "check_in", "check_out"})
 _CONTACT_FIELDS = frozenset({"email", "name", "phone"})
 _HOLD_FIELDS = frozenset({"items", "contact", "promo_code"})
-_LISTING_ID_CHARACTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
-_PHONE = re.compile(r"\+?[0-9 ()-]{6,20}")
+# The bounds and patterns are the model's: schemas declares its fields with these.
+LISTING_ID_PATTERN = r"[A-Za-z0-9_-]{1,80}"
+PHONE_PATTERN = r"\+?[0-9 ()-]{6,20}"
 MAX_ITEMS = 10
-MAX_QUANTITY = 1000
+MAX_ITEM_QUANTITY = 1000  # what the body may ask; the stage's own limit (at most 10) is the service's
 MAX_NAME = 120
 MAX_PROMO_CODE = 40
-MAX_PHONE = 21  # a "+" and 20 more
+_LISTING_ID = re.compile(LISTING_ID_PATTERN)
+_PHONE = re.compile(PHONE_PATTERN)
+_MAX_PHONE = 21  # a "+" and 20 more
 
 
 class PlainHoldItem:
@@ -81,8 +84,7 @@ def _optional_date(item: dict[str, Any], name: str) -> date | None:
 def _item(data: Any) -> PlainHoldItem:
     item = only_keys(data, _ITEM_FIELDS, frozenset({"listing_id", "quantity"}))
     listing_id = item["listing_id"]
-    if type(listing_id) is not str or not 1 <= len(listing_id) <= 80 \
-            or not _LISTING_ID_CHARACTERS.issuperset(listing_id):
+    if type(listing_id) is not str or not _LISTING_ID.fullmatch(listing_id):
         raise NotPlain
     day, check_in, check_out = (_optional_date(item, "date"), _optional_date(item, "check_in"),
                                 _optional_date(item, "check_out"))
@@ -90,7 +92,7 @@ def _item(data: Any) -> PlainHoldItem:
     if not (day is not None and check_in is None and check_out is None
             or day is None and check_in is not None and check_out is not None):
         raise NotPlain
-    return PlainHoldItem(listing_id, whole_number(item["quantity"], 1, MAX_QUANTITY), day, check_in, check_out)
+    return PlainHoldItem(listing_id, whole_number(item["quantity"], 1, MAX_ITEM_QUANTITY), day, check_in, check_out)
 
 
 def _contact(data: Any) -> PlainContact:
@@ -101,7 +103,7 @@ def _contact(data: Any) -> PlainContact:
     except ValueError:
         raise NotPlain from None
     phone = contact.get("phone")
-    if phone is not None and not _PHONE.fullmatch(trimmed_text(phone, 1, MAX_PHONE)):
+    if phone is not None and not _PHONE.fullmatch(trimmed_text(phone, 1, _MAX_PHONE)):
         raise NotPlain
     return PlainContact(email, trimmed_text(contact["name"], 1, MAX_NAME), phone)
 

@@ -8,14 +8,13 @@ from pydantic import Field, StrictInt, model_validator
 from ..core.errors import FieldError
 from ..core.schemas import Cursor, Email, Input, IsoDate, Limit, Money, Output, Page, Policy, Query
 from .domain import STATUSES
-from .hold_plain import MAX_ITEMS, MAX_NAME, MAX_PROMO_CODE, MAX_QUANTITY
+from .hold_plain import LISTING_ID_PATTERN, MAX_ITEM_QUANTITY, MAX_ITEMS, MAX_NAME, MAX_PROMO_CODE, PHONE_PATTERN
 
-_ID = r"^[A-Za-z0-9_-]{1,80}$"
 
 
 class HoldItemIn(Input):
-    listing_id: str = Field(pattern=_ID)
-    quantity: StrictInt = Field(ge=1, le=MAX_QUANTITY, description="Units (seats, rooms, tickets); at most 10 by default")
+    listing_id: str = Field(pattern=f"^{LISTING_ID_PATTERN}$")
+    quantity: StrictInt = Field(ge=1, le=MAX_ITEM_QUANTITY, description="Units (seats, rooms, tickets); at most 10 by default")
     date: dt.date | None = Field(default=None, description="Flight, event or service date")
     check_in: dt.date | None = Field(default=None, description="Hotel: first night")
     check_out: dt.date | None = Field(default=None, description="Hotel: departure day (not a night)")
@@ -34,7 +33,7 @@ class HoldItemIn(Input):
 class ContactIn(Input):
     email: Email
     name: str = Field(min_length=1, max_length=MAX_NAME)
-    phone: str | None = Field(default=None, pattern=r"^\+?[0-9 ()-]{6,20}$")
+    phone: str | None = Field(default=None, pattern=f"^{PHONE_PATTERN}$")
 
 
 class HoldRequest(Input):

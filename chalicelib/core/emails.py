@@ -1,5 +1,5 @@
 """The one rule for an email address, shared by the pydantic type (core.schemas.Email) and the
-plain parser of POST /holds (booking.hold_plain), so the two can never disagree on it.
+plain parser of POST /holds (booking.hold_plain), so the two agree on it (tests/unit/test_hold_plain.py).
 
 No pydantic here: the plain parser runs on the cold path of a hold.
 """
@@ -16,4 +16,7 @@ def normal_email(value: str) -> str:
     value = value.strip()
     if len(value) > MAX_LENGTH or not _EMAIL.match(value):
         raise ValueError("is not a valid email address")
-    return value.lower()
+    lowered = value.lower()
+    if len(lowered) > MAX_LENGTH:  # "İ".lower() is two characters: the stored address must fit too
+        raise ValueError(f"is longer than {MAX_LENGTH} characters in lower case")
+    return lowered

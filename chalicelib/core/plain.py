@@ -19,8 +19,9 @@ class NotPlain(Exception):
 
 
 def iso_date(value: Any) -> date:
-    """Exactly YYYY-MM-DD naming a real day: every model date field takes that, and no other
-    spelling (a timestamp, a datetime, spaces) is read here."""
+    """Exactly YYYY-MM-DD naming a real day, which every model date field takes to that day.
+    Other spellings some fields also take (a timestamp, a datetime at midnight, spaces) are left
+    to the model."""
     if (type(value) is not str or len(value) != 10 or value[4] != "-" or value[7] != "-"
             or not value.isascii() or not (value[:4] + value[5:7] + value[8:]).isdigit()):
         raise NotPlain
@@ -31,8 +32,10 @@ def iso_date(value: Any) -> date:
 
 
 def trimmed_text(value: Any, shortest: int, longest: int) -> str:
-    """Text a model with `str_strip_whitespace` would keep as it is: printable (no control
-    character, no lone surrogate), nothing to strip at either end, within the length bounds."""
+    """Text a model with `str_strip_whitespace` would keep as it is, narrowed further to
+    printable text (no control character, no lone surrogate, no whitespace but the space, which
+    is never at either end) within the length bounds. A tab or a no-break space inside a name
+    is fine to the model: such text simply goes to it."""
     if (type(value) is not str or not shortest <= len(value) <= longest
             or (value and (value[0].isspace() or value[-1].isspace())) or not value.isprintable()):
         raise NotPlain
