@@ -8,6 +8,7 @@ since moto's in-process mock does not serve HTTP).
 """
 from __future__ import annotations
 
+import collections
 import contextlib
 import copy
 import copyreg
@@ -56,6 +57,31 @@ def _moto_public_jwks() -> str:
 os.environ["ITINERA_JWKS_URL"] = _moto_public_jwks()
 
 from tools.demo_users import DEFAULT_PASSWORD, DEMO_USERS  # noqa: E402
+
+
+# The files that take longest (seconds of one worker, measured with --durations=0), started
+# first. xdist's --dist loadfile hands whole files to the two workers in collection order; by
+# default it reorders them by their number of tests, which ran these few-test files last and left
+# one worker alone with them for minutes. pytest.ini turns that reordering off; this order is:
+# these first, then the rest by number of tests, as xdist would.
+LONG_FILES = (
+    "tests/e2e/test_fuzz_api.py",  # ~80 s
+    "tests/e2e/test_fault_injection.py",  # ~70 s
+    "tests/integration/test_demo_experience_seed.py",  # ~65 s
+    "tests/integration/test_booking_state_machine.py",  # ~55 s
+    "tests/integration/test_search_reference.py",  # ~45 s
+    "tests/integration/test_vendor_availability_race.py",  # ~30 s
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    def file_of(item: pytest.Item) -> str:
+        return item.nodeid.split("::", 1)[0]
+
+    counts = collections.Counter(file_of(item) for item in items)
+    first = {path: rank for rank, path in enumerate(LONG_FILES)}
+    # Stable: a file's tests keep their order, and a file stays in one piece.
+    items.sort(key=lambda item: (first.get(file_of(item), len(first)), -counts[file_of(item)], file_of(item)))
 
 
 def reset_app_state() -> None:

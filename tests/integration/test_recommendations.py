@@ -10,9 +10,9 @@ import pytest
 from chalicelib.booking import service as bookings
 from chalicelib.core.queues import RECOMMENDATIONS, queue_url
 from chalicelib.core.sqs_batch import BatchFailed
-from chalicelib.inventory.models import Listing
 from chalicelib.recommendations import weekly, workers
 from chalicelib.recommendations.models import CoBooking, Counted, History, Popularity, Profile
+from infra.resources import models
 from tests.integration.booking_helpers import day, hold_body, key, pay_booking
 
 POLICY = {"free_until_hours": 48, "refund_percent_after": 50}
@@ -359,7 +359,8 @@ def test_history_cities_kinds_and_price_level_shape_the_picks(api, tokens):
 def test_a_read_takes_the_same_few_round_trips_however_many_bookings_exist(api, tokens, trio):
     a, b, c = trio
     book(api, tokens["traveler2"], item(a))
-    client = Listing._get_connection().connection.client
+    # Every model's client: they share one, unless an earlier test reset some models' connections.
+    clients = list({id(c): c for c in (m._get_connection().connection.client for m in models())}.values())
     calls = []
 
     def record(model, params, **_):
@@ -367,11 +368,13 @@ def test_a_read_takes_the_same_few_round_trips_however_many_bookings_exist(api, 
 
     def read() -> list:
         calls.clear()
-        client.meta.events.register("provide-client-params.dynamodb.*", record)
+        for client in clients:
+            client.meta.events.register("provide-client-params.dynamodb.*", record)
         try:
             recommendations(api, tokens["traveler2"])
         finally:
-            client.meta.events.unregister("provide-client-params.dynamodb.*", record)
+            for client in clients:
+                client.meta.events.unregister("provide-client-params.dynamodb.*", record)
         return sorted(calls, key=str)
 
     first = read()

@@ -24,6 +24,7 @@ from chalicelib.core.errors import CapacityBelowCommitted, RequestInProgress
 from chalicelib.inventory import availability, service
 from chalicelib.inventory.domain import DaySetting
 from chalicelib.inventory.models import AvailabilityDay, Listing, hold_actions, release_actions
+from infra.resources import models
 from tests.conftest import reset_app_state
 from tools.emulator import EmulatorServer
 
@@ -33,8 +34,11 @@ ROUNDS = 40
 
 
 def _forget_connections() -> None:
-    # PynamoDB caches a connection (and its endpoint) per model class (DESIGN pitfall 7).
-    for model in (Listing, AvailabilityDay):
+    # PynamoDB caches a connection (and its endpoint) per model class (DESIGN pitfall 7). Every
+    # model's, not only the two used here: the cache of shared clients is reset too, and a model
+    # left holding the old client would no longer share one with the others (later tests count a
+    # request's calls on that one client).
+    for model in models():
         model._connection = None
     reset_app_state()
 

@@ -166,7 +166,7 @@ _bodies = _with_extra(st.fixed_dictionaries({
                                       st.one_of(st.integers(), st.none(), _text_around(st.just("CODE"))))}))
 
 
-@settings(max_examples=600, deadline=None)
+@settings(max_examples=250, deadline=None)
 @given(_bodies)
 def test_generated_bodies_read_the_same_or_go_to_the_model(body):
     plain = plain_dump(body)
@@ -174,7 +174,7 @@ def test_generated_bodies_read_the_same_or_go_to_the_model(body):
         assert plain == model_dump(body)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(st.lists(st.fixed_dictionaries({"listing_id": st.text("abc_-9", min_size=1, max_size=80),
                                        "quantity": st.integers(1, 1000), "date": _days}), min_size=1, max_size=10),
        _emails, st.text(st.characters(codec="utf-8", categories=("L", "N", "P")), min_size=1, max_size=120))
