@@ -11,7 +11,6 @@ from .domain import STATUSES
 from .hold_plain import LISTING_ID_PATTERN, MAX_ITEM_QUANTITY, MAX_ITEMS, MAX_NAME, MAX_PROMO_CODE, PHONE_PATTERN
 
 
-
 class HoldItemIn(Input):
     listing_id: str = Field(pattern=f"^{LISTING_ID_PATTERN}$")
     quantity: StrictInt = Field(ge=1, le=MAX_ITEM_QUANTITY, description="Units (seats, rooms, tickets); at most 10 by default")
