@@ -126,10 +126,6 @@ def load_json_object(raw: bytes | str | None) -> dict[str, Any]:
     return data
 
 
-def parse_json_body(raw: bytes | str | None, model: type[BaseModel]) -> BaseModel:
-    return validate_body(load_json_object(raw), model)
-
-
 def validate_body(data: dict[str, Any], model: type[BaseModel]) -> BaseModel:
     from pydantic import ValidationError as PydanticValidationError  # loaded with `model`
 
